@@ -1,0 +1,39 @@
+"""The one place that builds a SparkSession: Delta extensions and catalog, jars, master."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from reelhouse import jvm
+from reelhouse.settings import Settings
+
+
+def pyspark_jars_dir() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).parent / "jars"
+
+
+def build_spark(settings: Settings, app_name: str, extra_conf: dict[str, str] | None = None) -> SparkSession:
+    jars = jvm.spark_extra_jars(settings.jars_cache, pyspark_jars_dir())
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .master(settings.spark_master)
+        .config("spark.jars", ",".join(str(j) for j in jars))
+        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+        .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.ui.enabled", "false")
+        # Delta's own log-store and schema checks are enough; keep local metadata out of cwd.
+        .config("spark.sql.warehouse.dir", str(settings.home / "_warehouse"))
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={settings.home / '_derby'}")
+    )
+    for key, value in (extra_conf or {}).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
