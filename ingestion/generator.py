@@ -1,0 +1,419 @@
+"""Deterministic, realistic viewing events for the load generator (no IO here).
+
+A content catalog with Zipf-like popularity, users with a region, a main device and a genre
+taste, viewing sessions of several views, and Quality of Experience that follows from the
+network: bandwidth depends on region and CDN, the player picks the highest rung of the
+bitrate ladder that fits, and stalls, startup time and failures grow when the bitrate
+presses on the bandwidth or the CDN serves the region badly. Whether a view completes
+depends on taste, on whether a recommendation fit that taste, and on the stalls.
+
+Everything is drawn from one `random.Random(seed)`, so a seed gives the same events.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import json
+import math
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+GENRES = (
+    "Action", "Comedy", "Drama", "Sci-Fi", "Documentary",
+    "Horror", "Romance", "Thriller", "Animation", "Kids",
+)
+# share of users, and median last-mile bandwidth in kbps
+REGIONS = {
+    "US": (0.28, 18_000), "IN": (0.15, 6_000), "BR": (0.12, 9_000), "MX": (0.08, 8_000),
+    "GB": (0.08, 16_000), "DE": (0.07, 15_000), "FR": (0.06, 15_000), "JP": (0.06, 20_000),
+    "NG": (0.05, 3_500), "AU": (0.05, 12_000),
+}
+CDNS = ("akamai", "cloudfront", "fastly")
+# (region, cdn) pairs that are served from far away or an overloaded edge: a quality penalty
+CDN_PENALTY = {("IN", "fastly"): 2.5, ("NG", "cloudfront"): 3.0, ("BR", "akamai"): 1.8, ("AU", "fastly"): 1.6}
+DEVICES = {"tv": 0.35, "mobile": 0.35, "desktop": 0.20, "tablet": 0.10}
+# bitrate ladder (kbps) and the highest rung each device plays
+LADDER = (("240p", 400), ("360p", 800), ("480p", 1_400), ("720p", 2_800),
+          ("1080p", 5_000), ("1440p", 9_000), ("2160p", 16_000))
+DEVICE_MAX_RUNG = {"mobile": 3, "tablet": 4, "desktop": 5, "tv": 6}
+ERROR_CODES = ("NETWORK_TIMEOUT", "CDN_HTTP_5XX", "DRM_LICENSE_ERROR", "MEDIA_DECODE_ERROR")
+SEED_FIELDS = (
+    "user_id", "video_id", "watch_time_seconds", "resolution", "bitrate_kbps", "buffering_events",
+    "paused", "skipped", "genre", "region", "recommended", "timestamp",
+)
+TITLE_WORDS_A = ("Silent", "Crimson", "Last", "Hidden", "Broken", "Golden", "Distant", "Electric",
+                 "Midnight", "Frozen", "Wild", "Lost", "Iron", "Secret", "Burning", "Paper")
+TITLE_WORDS_B = ("Harbor", "Empire", "Signal", "Garden", "Frontier", "Orbit", "Kingdom", "River",
+                 "Protocol", "Summer", "Machine", "Legacy", "Storm", "Island", "Code", "Circus")
+GENRE_DURATION_MINUTES = {  # (min, max) running time
+    "Action": (85, 150), "Comedy": (22, 110), "Drama": (40, 140), "Sci-Fi": (45, 150),
+    "Documentary": (30, 110), "Horror": (80, 120), "Romance": (85, 125), "Thriller": (45, 135),
+    "Animation": (11, 100), "Kids": (11, 40),
+}
+SEED_EPOCH = datetime(2025, 5, 14, tzinfo=UTC)  # the seed project's event date
+
+
+@dataclass(frozen=True)
+class Video:
+    video_id: str
+    title: str
+    genre: str
+    duration_seconds: int
+
+
+@dataclass(frozen=True)
+class User:
+    user_id: str
+    region: str
+    device_type: str
+    favorite_genres: tuple[str, ...]
+    bandwidth_kbps: float
+    home_cdn: str
+
+
+def _cumulative(weights: list[float]) -> list[float]:
+    return list(itertools.accumulate(weights))
+
+
+def _pick(rng: random.Random, items: list, cum: list[float]):
+    return items[bisect.bisect(cum, rng.random() * cum[-1])]
+
+
+def build_catalog(rng: random.Random, n_videos: int) -> list[Video]:
+    videos = []
+    for i in range(n_videos):
+        genre = rng.choice(GENRES)
+        low, high = GENRE_DURATION_MINUTES[genre]
+        title = f"The {rng.choice(TITLE_WORDS_A)} {rng.choice(TITLE_WORDS_B)}"
+        if rng.random() < 0.3:
+            title += f" {rng.randint(2, 4)}"
+        videos.append(Video(f"vid_{i + 1:04d}", title, genre, rng.randint(low, high) * 60))
+    return videos
+
+
+def build_users(rng: random.Random, n_users: int) -> list[User]:
+    regions = list(REGIONS)
+    region_cum = _cumulative([REGIONS[r][0] for r in regions])
+    devices = list(DEVICES)
+    device_cum = _cumulative(list(DEVICES.values()))
+    users = []
+    for i in range(n_users):
+        region = _pick(rng, regions, region_cum)
+        favorites = tuple(rng.sample(GENRES, 2))
+        bandwidth = REGIONS[region][1] * rng.lognormvariate(0, 0.5)
+        device = _pick(rng, devices, device_cum)
+        users.append(User(f"user_{i + 1:05d}", region, device, favorites, bandwidth, rng.choice(CDNS)))
+    return users
+
+
+@dataclass
+class World:
+    """The simulated service: catalog, users and the popularity they follow."""
+
+    videos: list[Video]
+    users: list[User]
+    video_cum: list[float]
+    by_genre: dict[str, tuple[list[Video], list[float]]]
+    user_cum: list[float]
+
+    @classmethod
+    def build(cls, seed: int | str, n_videos: int = 500, n_users: int = 10_000) -> World:
+        rng = random.Random(f"world-{seed}")
+        videos = build_catalog(rng, n_videos)
+        users = build_users(rng, n_users)
+        # Zipf-like popularity over a shuffled rank, so popularity is not the id order
+        ranks = list(range(1, n_videos + 1))
+        rng.shuffle(ranks)
+        popularity = [1.0 / r**1.1 for r in ranks]
+        by_genre = {}
+        for genre in GENRES:
+            members = [(v, p) for v, p in zip(videos, popularity, strict=True) if v.genre == genre]
+            by_genre[genre] = ([v for v, _ in members], _cumulative([p for _, p in members]))
+        activity = [rng.paretovariate(1.5) for _ in users]  # a few heavy viewers
+        return cls(videos, users, _cumulative(popularity), by_genre, _cumulative(activity))
+
+    def popular(self, rng: random.Random) -> Video:
+        return _pick(rng, self.videos, self.video_cum)
+
+    def popular_in(self, rng: random.Random, genre: str) -> Video:
+        videos, cum = self.by_genre[genre]
+        return _pick(rng, videos, cum) if videos else self.popular(rng)
+
+
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
+def _uuid4(rng: random.Random) -> str:
+    """A version-4 UUID from `rng` (deterministic, unlike uuid.uuid4)."""
+    h = "%032x" % ((rng.getrandbits(128) & _UUID4_CLEAR) | _UUID4_SET)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    if lam <= 0:
+        return 0
+    if lam > 30:  # normal approximation keeps the loop short
+        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
+    limit, k, p = math.exp(-lam), 0, rng.random()
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return k
+
+
+def simulate_view(rng: random.Random, world: World, user: User, device: str, cdn: str,
+                  incident: bool = False) -> dict:
+    """One view's outcome and QoE (without ids and timestamp)."""
+    recommended = rng.random() < 0.35
+    if recommended:
+        # the recommender is right about taste three times in four
+        video = world.popular_in(rng, rng.choice(user.favorite_genres)) if rng.random() < 0.75 \
+            else world.popular(rng)
+    else:
+        video = world.popular_in(rng, rng.choice(user.favorite_genres)) if rng.random() < 0.5 \
+            else world.popular(rng)
+    fits_taste = video.genre in user.favorite_genres
+
+    penalty = CDN_PENALTY.get((user.region, cdn), 1.0) * (6.0 if incident else 1.0)
+    bandwidth = user.bandwidth_kbps * rng.lognormvariate(0, 0.35) / math.sqrt(penalty)
+    rung = 0
+    for i in range(DEVICE_MAX_RUNG[device] + 1):
+        if LADDER[i][1] <= 0.8 * bandwidth:
+            rung = i
+    resolution, ladder_kbps = LADDER[rung]
+    bitrate = int(ladder_kbps * rng.uniform(0.85, 1.1))
+    pressure = bitrate / bandwidth
+    stalls_per_minute = 0.03 * penalty * (1.0 + 8.0 * max(0.0, pressure - 0.5))
+    startup_ms = int(rng.lognormvariate(math.log(900), 0.45) * penalty**0.7
+                     * (1.3 if device == "tv" else 1.0) * (1.0 + 0.15 * max(0, rung - 3)))
+
+    error_code = None
+    started = True
+    if rng.random() < 0.006 * penalty**2:
+        error_code, started = rng.choice(ERROR_CODES), False
+    elif startup_ms > 4_000 and rng.random() < 0.5:
+        started = False  # the viewer gave up waiting: exit before video start
+
+    watch, buffering, rebuffer = 0.0, 0, 0.0
+    paused = skipped = False
+    if started:
+        expected_stall_share = min(0.5, stalls_per_minute * 2.5 / 60)
+        p_complete = (0.55 if fits_taste else 0.25) + (
+            (0.15 if fits_taste else -0.05) if recommended else 0.0
+        ) - min(0.3, expected_stall_share * 4)
+        draw = rng.random()
+        if draw < p_complete:
+            fraction = rng.uniform(0.9, 1.0)
+        elif rng.random() < 0.45:
+            fraction = rng.uniform(0.0, 0.08)  # skipped after a few seconds or minutes
+        else:
+            fraction = rng.uniform(0.1, 0.9)
+        watch = round(video.duration_seconds * fraction, 1)
+        skipped = fraction < 0.1
+        buffering = _poisson(rng, stalls_per_minute * watch / 60)
+        rebuffer = round(sum(rng.expovariate(1 / (2.0 + 2.0 * pressure)) for _ in range(buffering)), 2)
+        paused = rng.random() < 1 - math.exp(-watch / 2400)
+
+    return {
+        "user_id": user.user_id,
+        "video_id": video.video_id,
+        "watch_time_seconds": watch,
+        "resolution": resolution,
+        "bitrate_kbps": bitrate,
+        "buffering_events": buffering,
+        "paused": paused,
+        "skipped": skipped,
+        "genre": video.genre,
+        "region": user.region,
+        "recommended": recommended,
+        "device_type": device,
+        "cdn": cdn,
+        "startup_time_ms": startup_ms,
+        "rebuffer_seconds": rebuffer,
+        "playback_started": started,
+        "error_code": error_code,
+    }
+
+
+def iter_events(
+    seed: int | str,
+    world: World,
+    start: datetime | None = SEED_EPOCH,
+    days: float = 7.0,
+    expected_events: int = 200_000,
+    first_event: int = 0,
+    incident: tuple[str, str] | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Iterator[dict]:
+    """An endless stream of events in the full contract, ordered by time.
+
+    With `start`, time is simulated: `expected_events` spread over `days`, the stream
+    beginning where event number `first_event` would fall. With `start=None`, each event
+    carries the wall-clock time from `clock()` (live mode).
+    """
+    rng = random.Random(seed)
+    users, user_cum = world.users, world.user_cum
+    devices = list(DEVICES)
+    mean_gap = days * 86_400 / max(1, expected_events)
+    elapsed = first_event * mean_gap
+    while True:
+        user = _pick(rng, users, user_cum)
+        device = user.device_type if rng.random() < 0.85 else rng.choice(devices)
+        cdn = user.home_cdn if rng.random() < 0.8 else rng.choice(CDNS)
+        session_id = _uuid4(rng)
+        for _ in range(1 + min(6, int(rng.expovariate(0.7)))):
+            hit = incident is not None and (user.region, cdn) == incident
+            event = simulate_view(rng, world, user, device, cdn, incident=hit)
+            event["event_id"] = _uuid4(rng)
+            event["session_id"] = session_id
+            if start is None:
+                stamp = clock() if clock else datetime.now(UTC)
+            else:
+                elapsed += rng.expovariate(1 / mean_gap)
+                stamp = start + timedelta(seconds=elapsed)
+            event["timestamp"] = stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            yield event
+
+
+def to_seed_format(event: dict) -> dict:
+    """The seed project's 12-field message, with its `MM/dd/yyyy` date."""
+    seed = {field: event[field] for field in SEED_FIELDS}
+    seed["timestamp"] = datetime.fromisoformat(event["timestamp"]).strftime("%m/%d/%Y")
+    seed["watch_time_seconds"] = int(event["watch_time_seconds"])
+    return seed
+
+
+def encode(event: dict) -> bytes:
+    return json.dumps(event, separators=(",", ":")).encode()
+
+
+# Malformed messages, each of a kind the streaming job must quarantine with its reason.
+def _not_json(rng: random.Random, event: dict) -> bytes:
+    raw = encode(event)
+    return raw[: rng.randint(1, len(raw) - 2)]
+
+
+def _not_utf8(rng: random.Random, event: dict) -> bytes:
+    return encode(event).replace(b'"user_', b'"\xff\xfeuser_', 1)
+
+
+def _missing_field(rng: random.Random, event: dict) -> bytes:
+    event = dict(event)
+    del event[rng.choice(SEED_FIELDS)]
+    return encode(event)
+
+
+def _null_field(rng: random.Random, event: dict) -> bytes:
+    return encode({**event, rng.choice(SEED_FIELDS): None})
+
+
+def _wrong_type(rng: random.Random, event: dict) -> bytes:
+    field, value = rng.choice((
+        ("watch_time_seconds", "a while"), ("bitrate_kbps", "fast"), ("buffering_events", 2.5),
+        ("paused", "yes"), ("recommended", 1), ("skipped", "no"),
+    ))
+    return encode({**event, field: value})
+
+
+def _negative_watch_time(rng: random.Random, event: dict) -> bytes:
+    return encode({**event, "watch_time_seconds": -rng.uniform(1, 500)})
+
+
+def _unknown_resolution(rng: random.Random, event: dict) -> bytes:
+    return encode({**event, "resolution": rng.choice(("8K-ultra", "potato", "999p"))})
+
+
+def _bad_timestamp(rng: random.Random, event: dict) -> bytes:
+    return encode({**event, "timestamp": rng.choice(("yesterday", "13/45/2025", "2025-02-30T10:00:00Z"))})
+
+
+def _not_object(rng: random.Random, event: dict) -> bytes:
+    return json.dumps([event["user_id"], event["video_id"]]).encode()
+
+
+def _empty(rng: random.Random, event: dict) -> bytes:
+    return b""
+
+
+MALFORMERS = {
+    "not_json": _not_json,
+    "not_utf8": _not_utf8,
+    "missing_field": _missing_field,
+    "null_field": _null_field,
+    "wrong_type": _wrong_type,
+    "negative_watch_time": _negative_watch_time,
+    "unknown_resolution": _unknown_resolution,
+    "bad_timestamp": _bad_timestamp,
+    "not_object": _not_object,
+    "empty": _empty,
+}
+
+
+def malform(rng: random.Random, event: dict) -> tuple[str, bytes]:
+    kind = rng.choice(tuple(MALFORMERS))
+    return kind, MALFORMERS[kind](rng, event)
+
+
+@dataclass(frozen=True)
+class GeneratorOptions:
+    """What `reelhouse produce` generates; a chunk of it is a pure function of these."""
+
+    events: int
+    seed: int = 42
+    message_format: str = "full"  # "full" contract, or "seed" (the seed project's 12 fields)
+    bad_ratio: float = 0.0
+    start: datetime | None = SEED_EPOCH  # None: live, wall-clock timestamps
+    days: float = 7.0
+    incident: tuple[str, str] | None = None
+    n_users: int = 10_000
+    n_videos: int = 500
+    chunk_size: int = 5_000
+
+    @property
+    def chunks(self) -> int:
+        return -(-self.events // self.chunk_size)
+
+
+@dataclass
+class Chunk:
+    messages: list[tuple[bytes, bytes]]  # (key, value)
+    malformed: dict[str, int]
+
+
+_WORLDS: dict[tuple, World] = {}
+
+
+def world_for(options: GeneratorOptions) -> World:
+    key = (options.seed, options.n_videos, options.n_users)
+    if key not in _WORLDS:
+        _WORLDS[key] = World.build(options.seed, options.n_videos, options.n_users)
+    return _WORLDS[key]
+
+
+def generate_chunk(options: GeneratorOptions, index: int) -> Chunk:
+    """Messages `index * chunk_size` onwards: the same for the same options and index.
+
+    Chunks are independent so that several processes can make them in parallel.
+    """
+    first = index * options.chunk_size
+    count = max(0, min(options.chunk_size, options.events - first))
+    events = iter_events(
+        f"{options.seed}-{index}", world_for(options), options.start, options.days,
+        options.events, first, options.incident,
+    )
+    bad_rng = random.Random(f"{options.seed}-{index}-bad")
+    messages, malformed = [], {}
+    for event in itertools.islice(events, count):
+        key = event["user_id"].encode()
+        shaped = to_seed_format(event) if options.message_format == "seed" else event
+        if options.bad_ratio and bad_rng.random() < options.bad_ratio:
+            kind, value = malform(bad_rng, shaped)
+            malformed[kind] = malformed.get(kind, 0) + 1
+        else:
+            value = encode(shaped)
+        messages.append((key, value))
+    return Chunk(messages, malformed)

@@ -1,0 +1,165 @@
+"""Every read and write of the ingestion layer: the Kafka source and the Delta tables."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import NamedTuple
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from ingestion.transforms import parse_kafka_records, to_bronze, to_quarantine
+
+KAFKA_SOURCE_SCHEMA = T.StructType([
+    T.StructField("key", T.BinaryType()),
+    T.StructField("value", T.BinaryType()),
+    T.StructField("topic", T.StringType()),
+    T.StructField("partition", T.IntegerType()),
+    T.StructField("offset", T.LongType()),
+    T.StructField("timestamp", T.TimestampType()),
+    T.StructField("timestampType", T.IntegerType()),
+])
+PROGRESS_SCHEMA = T.StructType([
+    T.StructField("query_id", T.StringType()),
+    T.StructField("run_id", T.StringType()),
+    T.StructField("batch_id", T.LongType()),
+    T.StructField("started_at", T.TimestampType()),
+    T.StructField("num_input_rows", T.LongType()),
+    T.StructField("input_rows_per_second", T.DoubleType()),
+    T.StructField("processed_rows_per_second", T.DoubleType()),
+    T.StructField("duration_ms", T.LongType()),
+    T.StructField("add_batch_ms", T.LongType()),
+    T.StructField("max_offsets_behind_latest", T.LongType()),
+    T.StructField("avg_offsets_behind_latest", T.DoubleType()),
+])
+
+
+def read_kafka_stream(
+    spark: SparkSession,
+    bootstrap_servers: str,
+    topic: str,
+    max_offsets_per_trigger: int | None = None,
+    min_partitions: int | None = None,
+) -> DataFrame:
+    reader = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", bootstrap_servers)
+        .option("subscribe", topic)
+        .option("startingOffsets", "earliest")
+        .option("failOnDataLoss", "true")  # a gap in the log must stop us, not be skipped
+        .option("kafka.max.partition.fetch.bytes", str(8 << 20))
+        .option("kafka.fetch.max.bytes", str(64 << 20))
+    )
+    if max_offsets_per_trigger:
+        reader = reader.option("maxOffsetsPerTrigger", str(max_offsets_per_trigger))
+    if min_partitions:
+        reader = reader.option("minPartitions", str(min_partitions))
+    return reader.load()
+
+
+def _schema_of(spark: SparkSession, transform) -> T.StructType:
+    empty = spark.createDataFrame([], KAFKA_SOURCE_SCHEMA)
+    return transform(parse_kafka_records(empty)).schema
+
+
+def ensure_tables(spark: SparkSession, bronze: Path, quarantine: Path, progress: Path) -> None:
+    """Create the bronze, quarantine and progress tables (empty) if absent.
+
+    Schemas come from the transforms themselves, so table and code cannot drift apart.
+    The change data feed is on for bronze: it gives each row its commit time.
+    """
+    tables = (
+        (bronze, _schema_of(spark, to_bronze), ["event_date"], {"delta.enableChangeDataFeed": "true"}),
+        (quarantine, _schema_of(spark, to_quarantine), [], {}),
+        (progress, PROGRESS_SCHEMA, [], {}),
+    )
+    for path, schema, partitions, properties in tables:
+        builder = DeltaTable.createIfNotExists(spark).location(str(path)).addColumns(schema)
+        if partitions:
+            builder = builder.partitionedBy(*partitions)
+        for key, value in properties.items():
+            builder = builder.property(key, value)
+        builder.execute()
+
+
+def append_once(df: DataFrame, path: Path, app_id: str, batch_id: int) -> None:
+    """Append to a Delta table at most once per (app_id, batch_id).
+
+    Delta records the pair in the same commit as the data, so a micro-batch replayed after
+    a crash is skipped for every table it already reached: exactly once end to end.
+    """
+    (
+        df.write.format("delta").mode("append")
+        .option("txnAppId", app_id)
+        .option("txnVersion", batch_id)
+        .save(str(path))
+    )
+
+
+def writer_app_id(checkpoint: Path) -> str:
+    """A stable id for this stream's idempotent writes, kept beside its checkpoint.
+
+    A new checkpoint (batch ids start again at 0) gets a new id, so its batches are not
+    mistaken for ones already written.
+    """
+    marker = checkpoint / "reelhouse_writer_id"
+    if not marker.exists():
+        checkpoint.mkdir(parents=True, exist_ok=True)
+        marker.write_text(f"bronze-{uuid.uuid4()}")
+    return marker.read_text().strip()
+
+
+class ProgressRow(NamedTuple):
+    query_id: str
+    run_id: str
+    batch_id: int
+    started_at: datetime
+    num_input_rows: int
+    input_rows_per_second: float
+    processed_rows_per_second: float
+    duration_ms: int
+    add_batch_ms: int | None
+    max_offsets_behind_latest: int | None
+    avg_offsets_behind_latest: float | None
+
+
+def progress_rows(progress: list[dict], source_reads_per_batch: int = 1) -> list[ProgressRow]:
+    """StreamingQueryProgress JSON -> rows of the progress table.
+
+    Spark counts a source row once per read of the batch, so the row counts and rates are
+    divided by `source_reads_per_batch`; processed rows/s is rows over the batch duration.
+    """
+    rows = []
+    for p in progress:
+        metrics = {}
+        for source in p.get("sources", []):
+            metrics.update(source.get("metrics") or {})
+        durations = p.get("durationMs", {})
+        duration_ms = durations.get("triggerExecution", 0)
+        num_rows = p["numInputRows"] // source_reads_per_batch
+        rows.append(ProgressRow(
+            p["id"], p["runId"], p["batchId"], _parse_time(p["timestamp"]), num_rows,
+            float(p.get("inputRowsPerSecond") or 0.0) / source_reads_per_batch,
+            num_rows / (duration_ms / 1000) if duration_ms else 0.0,
+            duration_ms, durations.get("addBatch"),
+            int(float(metrics["maxOffsetsBehindLatest"])) if "maxOffsetsBehindLatest" in metrics else None,
+            float(metrics["avgOffsetsBehindLatest"]) if "avgOffsetsBehindLatest" in metrics else None,
+        ))
+    return rows
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def append_progress(spark: SparkSession, path: Path, rows: list[ProgressRow]) -> None:
+    if rows:
+        spark.createDataFrame(rows, PROGRESS_SCHEMA).write.format("delta").mode("append").save(str(path))
+
+
+def query_progress(query) -> list[dict]:
+    return [json.loads(p.json) for p in query.recentProgress]

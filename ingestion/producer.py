@@ -1,0 +1,126 @@
+"""Kafka side of the load generator: sends generated chunks with kafka-python.
+
+Chunks are made by `ingestion.generator.generate_chunk` in a worker process while this
+process sends, so generation and sending overlap on two cores. Messages are keyed by
+user_id; the partition is computed once per key with Kafka's own murmur2 partitioner.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+from ingestion.generator import Chunk, GeneratorOptions, generate_chunk
+
+PRODUCER_CONFIG = {
+    "acks": "all",
+    "enable_idempotence": True,  # a retried batch is not written twice
+    "linger_ms": 20,
+    "batch_size": 256 * 1024,
+    "compression_type": "lz4",
+    "max_request_size": 8 * 1024 * 1024,
+}
+
+
+@dataclass
+class ProduceReport:
+    sent: int = 0
+    malformed: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def events_per_second(self) -> float:
+        return self.sent / self.seconds if self.seconds else 0.0
+
+
+def iter_chunks(options: GeneratorOptions, workers: int) -> Iterator[Chunk]:
+    """Chunks in order; made ahead by `workers` processes (0: in this process)."""
+    if workers <= 0 or options.chunks < 2:
+        for index in range(options.chunks):
+            yield generate_chunk(options, index)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        ahead = workers * 2
+        futures = [pool.submit(generate_chunk, options, i) for i in range(min(ahead, options.chunks))]
+        for index in range(options.chunks):
+            chunk = futures[index].result()
+            futures[index] = None  # free the chunk once sent
+            if index + ahead < options.chunks:
+                futures.append(pool.submit(generate_chunk, options, index + ahead))
+            yield chunk
+
+
+class Progress:
+    """A one-line progress bar on a terminal; a line every 10 % otherwise (CI logs)."""
+
+    def __init__(self, total: int, stream=sys.stderr, enabled: bool = True):
+        self.total, self.stream, self.enabled = total, stream, enabled
+        self.started = time.monotonic()
+        self.last_draw = 0.0
+        self.last_decile = -1
+        self.tty = enabled and stream.isatty()
+
+    def update(self, done: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        rate = done / max(now - self.started, 1e-9)
+        if self.tty:
+            if now - self.last_draw < 0.2 and done < self.total:
+                return
+            self.last_draw = now
+            filled = int(30 * done / max(1, self.total))
+            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done:,}/{self.total:,} "
+                              f"events  {rate:,.0f} ev/s")
+            if done >= self.total:
+                self.stream.write("\n")
+        else:
+            decile = 10 * done // max(1, self.total)
+            if decile > self.last_decile:
+                self.last_decile = decile
+                self.stream.write(f"produced {done:,}/{self.total:,} events ({rate:,.0f} ev/s)\n")
+        self.stream.flush()
+
+
+def produce(
+    options: GeneratorOptions,
+    bootstrap_servers: str,
+    topic: str,
+    rate: float = 0.0,
+    workers: int = 1,
+    progress: Progress | None = None,
+) -> ProduceReport:
+    """Send `options.events` messages to `topic`; `rate` events/s (0 = as fast as possible)."""
+    from kafka import KafkaProducer
+    from kafka.partitioner.default import murmur2
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap_servers, **PRODUCER_CONFIG)
+    report = ProduceReport()
+    try:
+        partitions = sorted(producer.partitions_for(topic))
+        partition_of: dict[bytes, int] = {}
+        started = time.monotonic()
+        for chunk in iter_chunks(options, workers if rate == 0 else 0):
+            for key, value in chunk.messages:
+                partition = partition_of.get(key)
+                if partition is None:
+                    # what Kafka's default partitioner does, once per key
+                    partition = partition_of[key] = partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+                producer.send(topic, key=key, value=value, partition=partition)
+                report.sent += 1
+                if rate > 0:
+                    lag = report.sent / rate - (time.monotonic() - started)
+                    if lag > 0:
+                        time.sleep(lag)
+            for kind, count in chunk.malformed.items():
+                report.malformed[kind] = report.malformed.get(kind, 0) + count
+            if progress:
+                progress.update(report.sent)
+        producer.flush()
+        report.seconds = time.monotonic() - started
+    finally:
+        producer.close()
+    return report

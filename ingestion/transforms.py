@@ -1,0 +1,171 @@
+"""Pure transforms from Kafka records to bronze rows and quarantine rows (no IO here).
+
+`parse_kafka_records` types every message and gives it a `reason` (null when valid);
+`to_bronze` and `to_quarantine` then split the result. Every input row lands in exactly one
+of the two, which is what makes the ingestion lossless.
+
+Reasons, checked in this order (the first that applies is recorded):
+empty, not_utf8, not_json, not_object, wrong_type, missing_field, invalid_value,
+unparseable_timestamp. `reason_detail` names the field and the problem.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+CORRUPT = "_corrupt_record"
+REQUIRED_FIELDS = (  # the seed project's 12 fields
+    "user_id", "video_id", "watch_time_seconds", "resolution", "bitrate_kbps", "buffering_events",
+    "paused", "skipped", "genre", "region", "recommended", "timestamp",
+)
+EVENT_SCHEMA = T.StructType([
+    T.StructField("event_id", T.StringType()),
+    T.StructField("session_id", T.StringType()),
+    T.StructField("user_id", T.StringType()),
+    T.StructField("video_id", T.StringType()),
+    T.StructField("watch_time_seconds", T.DoubleType()),
+    T.StructField("resolution", T.StringType()),
+    T.StructField("bitrate_kbps", T.IntegerType()),
+    T.StructField("buffering_events", T.IntegerType()),
+    T.StructField("paused", T.BooleanType()),
+    T.StructField("skipped", T.BooleanType()),
+    T.StructField("genre", T.StringType()),
+    T.StructField("region", T.StringType()),
+    T.StructField("recommended", T.BooleanType()),
+    T.StructField("device_type", T.StringType()),
+    T.StructField("cdn", T.StringType()),
+    T.StructField("startup_time_ms", T.LongType()),
+    T.StructField("rebuffer_seconds", T.DoubleType()),
+    T.StructField("playback_started", T.BooleanType()),
+    T.StructField("error_code", T.StringType()),
+    T.StructField("timestamp", T.StringType()),
+])
+# resolutions as sent (case and spaces are normalized in silver); anything else is quarantined
+KNOWN_RESOLUTIONS = ("144p", "240p", "360p", "480p", "576p", "720p", "1080p", "1440p", "2160p", "4k", "8k")
+NON_NEGATIVE = ("watch_time_seconds", "bitrate_kbps", "buffering_events", "startup_time_ms", "rebuffer_seconds")
+ISO_8601 = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
+SEED_DATE = r"^\d{2}/\d{2}/\d{4}$"
+# variant types that a JSON value may have for each typed field (strings accept any scalar)
+_VARIANT_TYPES = {
+    T.DoubleType(): "^(TINYINT|SMALLINT|INT|BIGINT|FLOAT|DOUBLE|DECIMAL.*)$",
+    T.IntegerType(): "^(TINYINT|SMALLINT|INT|BIGINT)$",
+    T.LongType(): "^(TINYINT|SMALLINT|INT|BIGINT)$",
+    T.BooleanType(): "^BOOLEAN$",
+}
+
+BRONZE_COLUMNS = (
+    "event_id", "session_id", "user_id", "video_id", "watch_time_seconds", "resolution", "bitrate_kbps",
+    "buffering_events", "paused", "skipped", "genre", "region", "recommended", "device_type", "cdn",
+    "startup_time_ms", "rebuffer_seconds", "playback_started", "error_code", "event_at", "event_date",
+    "kafka_key", "kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp", "ingested_at",
+)
+QUARANTINE_COLUMNS = (
+    "raw_key", "raw_value", "reason", "reason_detail", "kafka_topic", "kafka_partition", "kafka_offset",
+    "kafka_timestamp", "ingested_at",
+)
+
+
+def parse_event_time(text: Column) -> Column:
+    """ISO-8601 (with or without zone, UTC if none) or the seed's `MM/dd/yyyy`; null otherwise."""
+    trimmed = F.trim(text)
+    iso = F.when(trimmed.rlike(ISO_8601), trimmed.try_cast("timestamp"))
+    seed = F.when(trimmed.rlike(SEED_DATE), F.try_to_timestamp(trimmed, F.lit("MM/dd/yyyy")))
+    return F.coalesce(iso, seed)
+
+
+def _wrong_type_detail(variant: Column) -> Column:
+    """The first typed field whose JSON value has the wrong type, e.g. `paused: expected BOOLEAN, got STRING`."""
+    checks = []
+    for field in EVENT_SCHEMA.fields:
+        allowed = _VARIANT_TYPES.get(field.dataType)
+        if allowed is None:
+            continue
+        actual = F.schema_of_variant(F.try_variant_get(variant, f"$.{field.name}", "variant"))
+        expected = field.dataType.simpleString().upper()
+        checks.append(F.when(
+            (actual != "VOID") & ~actual.rlike(allowed),
+            F.concat(F.lit(f"{field.name}: expected {expected}, got "), actual),
+        ))
+    return F.coalesce(*checks, F.lit("a field has a value of the wrong type"))
+
+
+def parse_kafka_records(records: DataFrame) -> DataFrame:
+    """Kafka source rows -> typed event columns plus `reason` / `reason_detail` (null when valid)."""
+    parsed = F.from_json(
+        F.col("value").cast("string"),
+        T.StructType([*EVENT_SCHEMA.fields, T.StructField(CORRUPT, T.StringType())]),
+        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT, "allowNonNumericNumbers": "false"},
+    )
+    staged = records.select(
+        F.col("key").alias("raw_key"),
+        F.col("value").alias("raw_value"),
+        F.col("topic").alias("kafka_topic"),
+        F.col("partition").alias("kafka_partition"),
+        F.col("offset").alias("kafka_offset"),
+        F.col("timestamp").alias("kafka_timestamp"),
+        # explode of a one-element array: a Generate node that the optimizer cannot inline,
+        # so the JSON is parsed once per row even where a filter on `reason` is pushed down
+        F.explode(F.array(parsed)).alias("e"),
+    )
+    text = F.col("raw_value").cast("string")
+    event = {f.name: F.col(f"e.{f.name}") for f in EVENT_SCHEMA.fields}
+    corrupt = F.col(f"e.{CORRUPT}")
+    variant = F.try_parse_json(text)
+    event_at = parse_event_time(event["timestamp"])
+    missing = F.coalesce(*[F.when(event[name].isNull(), F.lit(name)) for name in REQUIRED_FIELDS])
+    negative = F.coalesce(*[
+        F.when(event[name] < 0, F.lit(f"{name} is negative")) for name in NON_NEGATIVE
+    ])
+    unknown_resolution = ~F.lower(F.trim(event["resolution"])).isin(*KNOWN_RESOLUTIONS)
+    # only reached for valid JSON, where an object is exactly what starts with "{"
+    is_object = F.ltrim(text, F.lit(" \t\r\n")).startswith("{")
+
+    checks = [  # (reason, condition, detail), in order
+        ("empty", F.col("raw_value").isNull() | (F.length("raw_value") == 0), F.lit("empty message")),
+        ("not_utf8", ~F.is_valid_utf8(text), F.lit("value is not valid UTF-8")),
+        ("not_json", F.col("e").isNull() & variant.isNull() | corrupt.isNotNull() & variant.isNull(),
+         F.lit("value is not valid JSON")),
+        ("not_object", ~is_object, F.lit("JSON value is not an object")),
+        ("wrong_type", corrupt.isNotNull(), _wrong_type_detail(variant)),
+        ("missing_field", missing.isNotNull(), F.concat(F.lit("missing or null: "), missing)),
+        ("invalid_value", negative.isNotNull(), negative),
+        ("invalid_value", unknown_resolution,
+         F.concat(F.lit("unknown resolution: "), event["resolution"])),
+        ("unparseable_timestamp", event_at.isNull(),
+         F.concat(F.lit("cannot parse timestamp: "), event["timestamp"])),
+    ]
+    reason = F.lit(None).cast("string")
+    detail = F.lit(None).cast("string")
+    for code, condition, why in reversed(checks):  # CASE WHEN evaluates only the branch taken
+        reason = F.when(condition, F.lit(code)).otherwise(reason)
+        detail = F.when(condition, why).otherwise(detail)
+
+    return staged.select(
+        "*",
+        *[event[f.name].alias(f.name) for f in EVENT_SCHEMA.fields if f.name != "timestamp"],
+        event_at.alias("event_at"),
+        reason.alias("reason"),
+        detail.alias("reason_detail"),
+    ).drop("e")
+
+
+def to_bronze(parsed: DataFrame, ingested_at: Column | None = None) -> DataFrame:
+    """Valid rows in the bronze layout, partitioned by `event_date`."""
+    return (
+        parsed.where(F.col("reason").isNull())
+        .withColumn("event_date", F.to_date("event_at"))
+        .withColumn("kafka_key", F.col("raw_key").cast("string"))
+        .withColumn("ingested_at", ingested_at if ingested_at is not None else F.current_timestamp())
+        .select(*BRONZE_COLUMNS)
+    )
+
+
+def to_quarantine(parsed: DataFrame, ingested_at: Column | None = None) -> DataFrame:
+    """Rejected rows with their raw bytes, the reason and their Kafka coordinates."""
+    return (
+        parsed.where(F.col("reason").isNotNull())
+        .withColumn("ingested_at", ingested_at if ingested_at is not None else F.current_timestamp())
+        .select(*QUARANTINE_COLUMNS)
+    )

@@ -1,0 +1,226 @@
+"""`reelhouse`: the one command line of the project. `reelhouse --help` lists the subcommands.
+
+Settings are read from the environment once, here, and passed inward.
+A wrong argument or a problem the user can fix ends in one line on stderr, not a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from reelhouse.errors import ReelhouseError
+from reelhouse.settings import Settings
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage block
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value < 0 or value != value:
+        raise argparse.ArgumentTypeError(f"expected a number of 0 or more, got {text}")
+    return value
+
+
+def _ratio(text: str) -> float:
+    value = _non_negative_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a ratio between 0 and 1, got {text}")
+    return value
+
+
+def _start(text: str) -> datetime | None:
+    if text == "now":
+        return None
+    try:
+        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an ISO-8601 time or 'now', got {text!r}") from None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def _port(text: str) -> int:
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number up to 65535, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="reelhouse", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    commands.add_parser("jars", help="resolve the Spark and Kafka jars with Maven (cached)")
+
+    kafka = commands.add_parser("kafka", help="start, stop or inspect the local Kafka broker(s)")
+    kafka.add_argument("action", choices=("start", "stop", "status"))
+    kafka.add_argument("--brokers", type=_positive_int, default=1, help="KRaft nodes (default 1)")
+    kafka.add_argument("--port", type=_port, help="first broker port (default $REELHOUSE_KAFKA_PORT or 9092)")
+
+    produce = commands.add_parser("produce", help="send generated viewing events to Kafka")
+    produce.add_argument("--events", type=_positive_int, default=10_000)
+    produce.add_argument("--rate", type=_non_negative_float, default=0.0, help="events/s; 0 = as fast as possible")
+    produce.add_argument("--seed", type=int, default=42)
+    produce.add_argument("--format", choices=("full", "seed"), default="full",
+                         help="full contract, or the seed project's 12-field message")
+    produce.add_argument("--bad-ratio", type=_ratio, default=0.0, help="share of malformed messages")
+    produce.add_argument("--start", type=_start, default=datetime(2025, 5, 14, tzinfo=UTC),
+                         help="first event time (ISO-8601), or 'now' for wall-clock timestamps")
+    produce.add_argument("--days", type=_non_negative_float, default=7.0, help="simulated span of the events")
+    produce.add_argument("--workers", type=int, default=1, help="generator processes beside the sender")
+    produce.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    stream = commands.add_parser("stream", help="stream Kafka into bronze Delta (exactly once)")
+    stream.add_argument("--available-now", action="store_true", help="drain the topic, then exit")
+    stream.add_argument("--trigger-seconds", type=_non_negative_float, help="micro-batch interval (default 3)")
+    stream.add_argument("--max-offsets-per-trigger", type=_positive_int)
+    stream.add_argument("--timeout", type=_non_negative_float, help="stop after this many seconds")
+
+    commands.add_parser("counts", help="row counts of the bronze and quarantine tables")
+
+    bench = commands.add_parser("bench", help="measure a layer and write JSON")
+    bench.add_argument("layer", choices=("ingest",))
+    bench.add_argument("--output", type=Path, help="JSON file (default bench/<layer>.json)")
+    bench.add_argument("--events", type=_positive_int, default=300_000, help="events for the throughput run")
+
+    demo = commands.add_parser("demo", help="run the pipeline end to end on the embedded default")
+    demo.add_argument("--events", type=_positive_int, default=200_000)
+    return parser
+
+
+def _kafka(settings: Settings, args: argparse.Namespace) -> None:
+    from reelhouse.kafka_cluster import ClusterLayout, KafkaCluster, ensure_topic
+
+    layout = ClusterLayout(settings.kafka_dir, settings.kafka_host, settings.kafka_port, args.brokers)
+    cluster = KafkaCluster(layout, settings.jars_cache)
+    if args.action == "start":
+        for line in cluster.start():
+            print(line)
+        created = ensure_topic(layout.bootstrap_servers, settings.topic, settings.topic_partitions,
+                               layout.replication_factor)
+        print(f"topic {settings.topic} {'created' if created else 'exists'}; bootstrap {layout.bootstrap_servers}")
+    elif args.action == "stop":
+        for line in cluster.stop():
+            print(line)
+    else:
+        running = cluster.running_nodes()
+        if not running:
+            print("kafka: not running")
+            sys.exit(3)
+        for node_id, pid in sorted(running.items()):
+            print(f"broker {node_id} running (pid {pid})")
+        print(f"bootstrap {layout.bootstrap_servers}")
+
+
+def _produce(settings: Settings, args: argparse.Namespace) -> None:
+    from ingestion.generator import GeneratorOptions
+    from ingestion.producer import Progress, produce
+    from reelhouse.kafka_cluster import require_broker
+
+    require_broker(settings.bootstrap_servers)
+    options = GeneratorOptions(
+        events=args.events, seed=args.seed, message_format=args.format, bad_ratio=args.bad_ratio,
+        start=args.start, days=args.days,
+    )
+    report = produce(options, settings.bootstrap_servers, settings.topic, rate=args.rate,
+                     workers=args.workers, progress=Progress(args.events, enabled=not args.quiet))
+    print(f"sent {report.sent:,} events to {settings.topic} in {report.seconds:.1f}s "
+          f"({report.events_per_second:,.0f} events/s)")
+    if report.malformed:
+        print("malformed on purpose: " + ", ".join(f"{k}={v}" for k, v in sorted(report.malformed.items())))
+
+
+def _stream(settings: Settings, args: argparse.Namespace) -> None:
+    from ingestion.jobs.stream import StreamOptions, run
+    from reelhouse.kafka_cluster import require_broker
+
+    require_broker(settings.bootstrap_servers)
+    options = StreamOptions(
+        available_now=args.available_now,
+        trigger_seconds=args.trigger_seconds if args.trigger_seconds is not None else settings.trigger_seconds,
+        max_offsets_per_trigger=args.max_offsets_per_trigger,
+        timeout_seconds=args.timeout,
+    )
+    report = run(settings, options)
+    print(f"streamed {report.input_rows:,} records in {report.batches} batches; "
+          f"{report.rows_per_second:,.0f} rows/s while processing")
+
+
+def _counts(settings: Settings) -> None:
+    from ingestion.jobs.stream import table_counts
+
+    for table, count in table_counts(settings).items():
+        print(f"{table}: {count:,}")
+
+
+def _bench(settings: Settings, args: argparse.Namespace) -> None:
+    from reelhouse.bench import bench_ingest
+
+    output = args.output or Path("bench") / f"{args.layer}.json"
+    result = bench_ingest(settings, events=args.events)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    print(f"written to {output}")
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> None:
+    from reelhouse.demo import run_demo
+
+    run_demo(settings, args.events)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        if getattr(args, "port", None):
+            settings = settings.with_overrides(kafka_port=args.port)
+        if args.command == "jars":
+            from reelhouse import jvm
+            from reelhouse.spark import pyspark_jars_dir
+
+            print(f"spark: {len(jvm.spark_extra_jars(settings.jars_cache, pyspark_jars_dir()))} jars")
+            print(f"kafka: {len(jvm.resolve('kafka', settings.jars_cache))} jars")
+            print(f"cache: {settings.jars_cache}")
+        elif args.command == "kafka":
+            _kafka(settings, args)
+        elif args.command == "produce":
+            _produce(settings, args)
+        elif args.command == "stream":
+            _stream(settings, args)
+        elif args.command == "counts":
+            _counts(settings)
+        elif args.command == "bench":
+            _bench(settings, args)
+        elif args.command == "demo":
+            _demo(settings, args)
+    except ReelhouseError as error:
+        sys.exit(f"reelhouse: error: {error}")
+    except ValueError as error:  # e.g. a malformed REELHOUSE_* variable
+        sys.exit(f"reelhouse: error: {error}")
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,310 @@
+"""Start, stop and inspect a real Apache Kafka cluster (KRaft mode) on loopback.
+
+Each node is a combined broker + controller running `kafka.Kafka` from the Maven-resolved
+jars, with its data, config and log under `<home>/_kafka/node-<id>/`. Broker `i` (from 0)
+listens on `port + i` and its controller on `port + 100 + i`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from reelhouse import jvm
+from reelhouse.errors import ReelhouseError
+
+CONTROLLER_PORT_OFFSET = 100
+LOG4J2 = """\
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.server.name = kafka.server.KafkaRaftServer
+logger.server.level = INFO
+"""
+
+
+@dataclass(frozen=True)
+class Node:
+    node_id: int
+    host: str
+    port: int
+    controller_port: int
+    directory: Path
+
+    @property
+    def pid_file(self) -> Path:
+        return self.directory / "broker.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / "server.log"
+
+    @property
+    def config_file(self) -> Path:
+        return self.directory / "server.properties"
+
+
+@dataclass(frozen=True)
+class ClusterLayout:
+    kafka_dir: Path
+    host: str
+    port: int
+    brokers: int
+
+    @property
+    def nodes(self) -> list[Node]:
+        return [
+            Node(i + 1, self.host, self.port + i, self.port + CONTROLLER_PORT_OFFSET + i,
+                 self.kafka_dir / f"node-{i + 1}")
+            for i in range(self.brokers)
+        ]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(f"{n.host}:{n.port}" for n in self.nodes)
+
+    @property
+    def replication_factor(self) -> int:
+        return min(3, self.brokers)
+
+
+def server_properties(layout: ClusterLayout, node: Node) -> str:
+    voters = ",".join(f"{n.node_id}@{n.host}:{n.controller_port}" for n in layout.nodes)
+    rf = layout.replication_factor
+    settings = {
+        "process.roles": "broker,controller",
+        "node.id": node.node_id,
+        "controller.quorum.voters": voters,
+        "listeners": f"PLAINTEXT://{node.host}:{node.port},CONTROLLER://{node.host}:{node.controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{node.host}:{node.port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": node.directory / "data",
+        "num.partitions": 3,
+        "default.replication.factor": rf,
+        "min.insync.replicas": max(1, rf - 1),
+        "offsets.topic.replication.factor": rf,
+        "transaction.state.log.replication.factor": rf,
+        "transaction.state.log.min.isr": max(1, rf - 1),
+        "share.coordinator.state.topic.replication.factor": rf,
+        "share.coordinator.state.topic.min.isr": max(1, rf - 1),
+        "group.initial.rebalance.delay.ms": 0,
+        "auto.create.topics.enable": "false",
+        "log.retention.hours": 168,
+        "log.segment.bytes": 256 * 1024 * 1024,
+    }
+    return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+def _cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _pid_alive(pid_file: Path) -> int | None:
+    """The broker's pid if that process still runs (a stale pid file names another or none)."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return None
+    # the java launcher re-executes itself at start, leaving cmdline empty for a moment
+    return pid if state != "Z" and (b"kafka.Kafka" in cmdline or not cmdline) else None
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _java_command(classpath_dir: Path, log_config: Path, heap_mb: int) -> list[str]:
+    java = jvm.require_tool("java", "install Java 17 (e.g. `apt-get install openjdk-17-jdk-headless`)")
+    return [
+        java, f"-Xmx{heap_mb}m", f"-Xms{min(256, heap_mb)}m", "-XX:+UseG1GC",
+        "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log_config}",
+        "-cp", f"{classpath_dir}/*",
+    ]
+
+
+class KafkaCluster:
+    def __init__(self, layout: ClusterLayout, jars_cache: Path, heap_mb: int = 512):
+        self.layout = layout
+        self.jars_cache = jars_cache
+        self.heap_mb = heap_mb
+        self.meta_file = layout.kafka_dir / "cluster.json"
+
+    def running_nodes(self) -> dict[int, int]:
+        """node id -> pid for every node whose process is alive."""
+        return {n.node_id: pid for n in self.layout.nodes if (pid := _pid_alive(n.pid_file))}
+
+    def _check_layout(self) -> None:
+        if self.meta_file.exists():
+            recorded = json.loads(self.meta_file.read_text())
+            if recorded["brokers"] != self.layout.brokers or recorded["port"] != self.layout.port:
+                raise ReelhouseError(
+                    f"the Kafka data under {self.layout.kafka_dir} belongs to a cluster of "
+                    f"{recorded['brokers']} broker(s) on port {recorded['port']}; stop it and remove "
+                    "that folder to start a different one"
+                )
+
+    def start(self, timeout: float = 90.0) -> list[str]:
+        """Start every node not yet running; returns what it did, one line each."""
+        self._check_layout()
+        jars = jvm.resolve("kafka", self.jars_cache)
+        classpath_dir = jars[0].parent
+        kafka_dir = self.layout.kafka_dir
+        kafka_dir.mkdir(parents=True, exist_ok=True)
+        log_config = kafka_dir / "log4j2.properties"
+        log_config.write_text(LOG4J2)
+        if not self.meta_file.exists():
+            self.meta_file.write_text(json.dumps(
+                {"cluster_id": _cluster_id(), "brokers": self.layout.brokers, "port": self.layout.port}
+            ))
+        cluster_id = json.loads(self.meta_file.read_text())["cluster_id"]
+        base = _java_command(classpath_dir, log_config, self.heap_mb)
+        running = self.running_nodes()
+        said = []
+        for node in self.layout.nodes:
+            if node.node_id in running:
+                said.append(f"broker {node.node_id} already running (pid {running[node.node_id]})")
+                continue
+            for port in (node.port, node.controller_port):
+                if _port_open(node.host, port):
+                    raise ReelhouseError(f"port {port} on {node.host} is taken by another process")
+            node.directory.mkdir(parents=True, exist_ok=True)
+            node.config_file.write_text(server_properties(self.layout, node))
+            if not (node.directory / "data" / "meta.properties").exists():
+                fmt = subprocess.run(
+                    [*base, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+                     "-c", str(node.config_file), "--ignore-formatted"],
+                    capture_output=True, text=True,
+                )
+                if fmt.returncode != 0:
+                    raise ReelhouseError(f"formatting Kafka storage failed: {fmt.stderr.strip()[-300:]}")
+            with node.log_file.open("ab") as log:
+                process = subprocess.Popen(
+                    [*base, "kafka.Kafka", str(node.config_file)],
+                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            node.pid_file.write_text(str(process.pid))
+            said.append(f"broker {node.node_id} started (pid {process.pid}) on {node.host}:{node.port}")
+        self.wait_ready(timeout)
+        return said
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for node in self.layout.nodes:
+            while not _port_open(node.host, node.port):
+                if _pid_alive(node.pid_file) is None:
+                    tail = node.log_file.read_text(errors="replace").strip().splitlines()[-3:]
+                    raise ReelhouseError(f"broker {node.node_id} exited during start-up: {' / '.join(tail)}")
+                if time.monotonic() > deadline:
+                    raise ReelhouseError(f"broker {node.node_id} did not open port {node.port} in {timeout:.0f}s")
+                time.sleep(0.2)
+        from kafka import KafkaAdminClient  # imported late: only start/status talk to the cluster
+
+        while True:
+            try:
+                admin = KafkaAdminClient(bootstrap_servers=self.layout.bootstrap_servers,
+                                         request_timeout_ms=5000)
+                try:
+                    if len(admin.describe_cluster()["brokers"]) >= self.layout.brokers:
+                        return
+                finally:
+                    admin.close()
+            except Exception as error:  # noqa: BLE001 - retried until the deadline
+                if time.monotonic() > deadline:
+                    raise ReelhouseError(f"Kafka did not become ready: {error}") from error
+            time.sleep(0.5)
+
+    def stop(self, timeout: float = 30.0) -> list[str]:
+        said = []
+        running = self.running_nodes()
+        for pid in running.values():
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for node_id, pid in running.items():
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                _reap(pid)
+                time.sleep(0.2)
+            if Path(f"/proc/{pid}").exists():
+                os.kill(pid, signal.SIGKILL)
+                _reap(pid)
+                said.append(f"broker {node_id} killed after {timeout:.0f}s (pid {pid})")
+            else:
+                said.append(f"broker {node_id} stopped (pid {pid})")
+        for node in self.layout.nodes:
+            node.pid_file.unlink(missing_ok=True)
+        return said or ["no broker running"]
+
+    def stop_node(self, node_id: int) -> None:
+        """Stop one node (the others keep serving): for failure tests."""
+        pid = self.running_nodes().get(node_id)
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            while Path(f"/proc/{pid}").exists():
+                _reap(pid)
+                time.sleep(0.2)
+
+
+def _reap(pid: int) -> None:
+    """Collect our own child's exit status so it does not linger as a zombie."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def require_broker(bootstrap_servers: str) -> None:
+    """Fail fast, with the command to run, when no broker listens at `bootstrap_servers`."""
+    for server in bootstrap_servers.split(","):
+        host, port = server.rsplit(":", 1)
+        if _port_open(host, int(port)):
+            return
+    raise ReelhouseError(f"no Kafka broker at {bootstrap_servers}; start one with `reelhouse kafka start`")
+
+
+def ensure_topic(bootstrap_servers: str, topic: str, partitions: int, replication_factor: int) -> bool:
+    """Create `topic` if absent; True when it was created."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15000)
+    try:
+        if topic in admin.list_topics():
+            return False
+        try:
+            admin.create_topics([NewTopic(topic, partitions, replication_factor)])
+        except TopicAlreadyExistsError:
+            return False
+        return True
+    finally:
+        admin.close()
+
+
+def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
+    """partition -> next offset to be written (the log end offset)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        offsets = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+        return {tp.partition: offset for tp, offset in offsets.items()}
+    finally:
+        consumer.close()
