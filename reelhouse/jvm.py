@@ -7,6 +7,7 @@ Maven (not Spark's Ivy `--packages`) does the download, so the machine's Maven s
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -60,8 +61,9 @@ def resolve(bundle: str, cache: Path) -> list[Path]:
         ]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
-            tail = (result.stdout + result.stderr).strip().splitlines()[-3:]
-            raise ReelhouseError(f"Maven could not resolve the {bundle} jars: {' / '.join(tail)}")
+            errors = [line for line in (result.stdout + result.stderr).splitlines() if "[ERROR]" in line]
+            first = re.sub(r"\x1b\[[0-9;]*m", "", errors[0] if errors else "no output").replace("[ERROR] ", "")
+            raise ReelhouseError(f"Maven could not resolve the {bundle} jars: {first[:400]}")
         shutil.rmtree(target, ignore_errors=True)
         partial.rename(target)
         done.touch()

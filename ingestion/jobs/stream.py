@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -101,8 +102,8 @@ def run(settings: Settings, options: StreamOptions) -> StreamReport:
                 query.stop()
     except KeyboardInterrupt:
         query.stop()
-    if query.exception():
-        raise ReelhouseError(f"streaming query failed: {query.exception().desc.splitlines()[0]}")
+    except StreamingQueryException as error:
+        raise ReelhouseError(f"streaming query failed: {str(error).splitlines()[0]}") from error
     record_progress()
     rows = sum(r.num_input_rows for r in recorded)
     busy_seconds = sum(r.duration_ms for r in recorded) / 1000

@@ -1,0 +1,145 @@
+"""`reelhouse bench ingest`: measured throughput and latency of the ingestion layer, as JSON.
+
+Runs against its own broker (a free loopback port) and its own lakehouse under
+`<home>/_bench/`, removed afterwards, so it never touches the demo's tables.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import socket
+import threading
+import time
+from datetime import UTC, datetime
+from importlib.metadata import version
+
+from pyspark.sql import functions as F
+
+from ingestion.generator import GeneratorOptions, generate_chunk
+from ingestion.jobs.stream import BRONZE, StreamOptions, run
+from ingestion.producer import produce
+from reelhouse.kafka_cluster import CONTROLLER_PORT_OFFSET, ClusterLayout, KafkaCluster, ensure_topic
+from reelhouse.settings import Settings
+from reelhouse.spark import build_spark
+
+TARGETS = {"sustained_events_per_second": 60_000, "latency_p95_seconds": 2.0, "generator_events_per_second": 50_000}
+LATENCY_RATE = 1_500  # events/s: the seed's 500 KB/s design load at ~330 bytes an event
+
+
+def _free_port(start: int = 39092) -> int:
+    def free(port: int) -> bool:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+            return True
+
+    return next(p for p in range(start, start + 1000) if free(p) and free(p + CONTROLLER_PORT_OFFSET))
+
+
+def _machine() -> dict:
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "cores": os.cpu_count(), "memory_gib": round(memory_gib, 1), "python": platform.python_version(),
+        "pyspark": version("pyspark"), "delta_spark": version("delta-spark"), "kafka_python": version("kafka-python"),
+    }
+
+
+def _generation_rate(events: int) -> float:
+    options = GeneratorOptions(events=events, seed=1)
+    started = time.perf_counter()
+    for index in range(options.chunks):
+        generate_chunk(options, index)
+    return events / (time.perf_counter() - started)
+
+
+def _latency(settings: Settings, seconds: float) -> dict:
+    """Event -> bronze latency at LATENCY_RATE: Delta commit time minus Kafka append time."""
+    spark = build_spark(settings, "reelhouse-bench")
+    topic_settings = settings.with_overrides(topic="bench-latency", home=settings.home / "latency")
+    ensure_topic(topic_settings.bootstrap_servers, topic_settings.topic, 3, 1)
+    events = int(LATENCY_RATE * seconds)
+    stream = threading.Thread(
+        target=run, args=(topic_settings, StreamOptions(trigger_seconds=0.0, timeout_seconds=seconds + 40)),
+    )
+    stream.start()
+    bronze_path = topic_settings.table_path(*BRONZE)
+    while not (bronze_path / "_delta_log").exists():  # the stream creates its tables first
+        time.sleep(0.5)
+    time.sleep(8)  # let the first (empty) micro-batches warm the JVM up
+    produce(GeneratorOptions(events=events, seed=2, start=None), topic_settings.bootstrap_servers,
+            topic_settings.topic, rate=LATENCY_RATE, workers=0)
+    stream.join()
+    changes = (
+        spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", 0)
+        .load(str(bronze_path))
+        .select((F.col("_commit_timestamp").cast("double") - F.col("kafka_timestamp").cast("double")).alias("s"))
+    )
+    stats = changes.agg(
+        F.count("*").alias("n"),
+        F.percentile("s", 0.5).alias("p50"), F.percentile("s", 0.95).alias("p95"),
+        F.percentile("s", 0.99).alias("p99"), F.max("s").alias("max"),
+    ).collect()[0]
+    return {
+        "rate_events_per_second": LATENCY_RATE, "events": events, "landed": stats.n, "trigger": "as fast as possible",
+        "p50_seconds": round(stats.p50, 3), "p95_seconds": round(stats.p95, 3),
+        "p99_seconds": round(stats.p99, 3), "max_seconds": round(stats.max, 3),
+        "measured_as": "Delta _commit_timestamp (change data feed) minus Kafka append timestamp",
+    }
+
+
+def bench_ingest(settings: Settings, events: int = 300_000, latency_seconds: float = 40.0) -> dict:
+    bench_home = settings.home / "_bench" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    port = _free_port()
+    bench = settings.with_overrides(home=bench_home, kafka_port=port, topic="bench-throughput")
+    cluster = KafkaCluster(ClusterLayout(bench.kafka_dir, bench.kafka_host, port, 1), bench.jars_cache, heap_mb=1024)
+    cluster.start()
+    try:
+        ensure_topic(bench.bootstrap_servers, bench.topic, 3, 1)
+        generate_only = _generation_rate(min(events, 100_000))
+        sent = produce(GeneratorOptions(events=events, seed=1), bench.bootstrap_servers, bench.topic, workers=2)
+
+        started = time.perf_counter()
+        report = run(bench, StreamOptions(available_now=True, max_offsets_per_trigger=100_000))
+        wall = time.perf_counter() - started
+        spark = build_spark(bench, "reelhouse-bench")
+        progress = spark.read.format("delta").load(str(bench.table_path("ops", "stream_progress"))) \
+            .orderBy("started_at").collect()
+        steady = progress[1:] or progress  # the first batch pays for JIT warm-up
+        steady_rate = sum(r.num_input_rows for r in steady) / (sum(r.duration_ms for r in steady) / 1000)
+
+        latency = _latency(bench, latency_seconds)
+    finally:
+        cluster.stop()
+        shutil.rmtree(bench_home, ignore_errors=True)
+
+    result = {
+        "benchmark": "ingest",
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "generator": {
+            "generate_only_events_per_second": round(generate_only),
+            "produce_to_kafka_events_per_second": round(sent.events_per_second),
+            "produce_events": sent.sent,
+            "producer_processes": "1 sender + 2 generator workers",
+        },
+        "kafka_to_bronze": {
+            "events": report.input_rows,
+            "micro_batches": report.batches,
+            "max_offsets_per_trigger": 100_000,
+            "sustained_events_per_second": round(steady_rate),
+            "all_batches_events_per_second": round(report.rows_per_second),
+            "wall_seconds_including_spark_start": round(wall, 1),
+        },
+        "latency_at_design_load": latency,
+        "targets": TARGETS,
+    }
+    result["targets_met"] = {
+        "sustained_events_per_second": steady_rate >= TARGETS["sustained_events_per_second"],
+        "latency_p95_seconds": latency["p95_seconds"] <= TARGETS["latency_p95_seconds"],
+        "generator_events_per_second": sent.events_per_second >= TARGETS["generator_events_per_second"],
+    }
+    return result

@@ -1,0 +1,33 @@
+from datetime import datetime
+
+from ingestion.io import append_once, progress_rows, writer_app_id
+
+PROGRESS = {  # a StreamingQueryProgress as Spark reports it, trimmed to the fields we read
+    "id": "q-1", "runId": "r-1", "batchId": 4, "timestamp": "2025-05-14T17:06:27.123Z",
+    "numInputRows": 20_000, "inputRowsPerSecond": 5_000.0, "processedRowsPerSecond": 7_000.0,
+    "durationMs": {"triggerExecution": 2_000, "addBatch": 1_800},
+    "sources": [{"metrics": {"avgOffsetsBehindLatest": "12.5", "maxOffsetsBehindLatest": "30",
+                             "minOffsetsBehindLatest": "0"}}],
+}
+
+
+def test_progress_row_divides_double_counted_reads_and_keeps_lag():
+    row = progress_rows([PROGRESS], source_reads_per_batch=2)[0]
+    assert row.num_input_rows == 10_000
+    assert row.processed_rows_per_second == 5_000.0  # 10,000 rows in 2 s
+    assert row.input_rows_per_second == 2_500.0
+    assert (row.max_offsets_behind_latest, row.avg_offsets_behind_latest) == (30, 12.5)
+    assert row.started_at.replace(tzinfo=None) == datetime(2025, 5, 14, 17, 6, 27, 123000)
+
+
+def test_append_once_skips_a_replayed_batch(spark, tmp_path):
+    rows = spark.createDataFrame([(1,), (2,)], "n int")
+    for batch_id in (0, 0, 1):  # batch 0 replayed, as after a crash
+        append_once(rows, tmp_path / "t", "app-1", batch_id)
+    assert spark.read.format("delta").load(str(tmp_path / "t")).count() == 4
+
+
+def test_writer_app_id_is_stable_per_checkpoint_and_new_for_a_new_one(tmp_path):
+    first = writer_app_id(tmp_path / "cp")
+    assert writer_app_id(tmp_path / "cp") == first
+    assert writer_app_id(tmp_path / "other") != first

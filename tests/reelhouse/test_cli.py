@@ -1,0 +1,57 @@
+"""A wrong argument gets one line on stderr and a non-zero exit, never a traceback."""
+
+import subprocess
+import sys
+
+import pytest
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "reelhouse.cli", *args], capture_output=True, text=True, env=env)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["produce", "--events", "many"], "expected a whole number, got 'many'"),
+        (["produce", "--events", "0"], "expected a number above 0"),
+        (["produce", "--bad-ratio", "1.5"], "expected a ratio between 0 and 1"),
+        (["produce", "--start", "last tuesday"], "expected an ISO-8601 time or 'now'"),
+        (["kafka", "restart"], "invalid choice: 'restart'"),
+        (["kafka", "start", "--port", "70000"], "expected a port number up to 65535"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+)
+def test_wrong_argument_gets_a_one_line_error(args, fragment):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_broker_is_a_one_line_error(tmp_path):
+    import os
+
+    env = {**os.environ, "REELHOUSE_HOME": str(tmp_path), "REELHOUSE_KAFKA_PORT": "1"}
+    for command in (["produce", "--events", "5"], ["stream", "--available-now"]):
+        result = run_cli(*command, env=env)
+        assert result.returncode == 1
+        assert result.stderr.strip() == (
+            "reelhouse: error: no Kafka broker at 127.0.0.1:1; start one with `reelhouse kafka start`")
+
+
+def test_bad_environment_value_is_a_one_line_error(tmp_path):
+    import os
+
+    result = run_cli("counts", env={**os.environ, "REELHOUSE_KAFKA_PORT": "ninety"})
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_help_lists_the_subcommands():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("kafka", "produce", "stream", "bench", "demo"):
+        assert command in result.stdout
