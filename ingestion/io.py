@@ -100,6 +100,17 @@ def append_once(df: DataFrame, path: Path, app_id: str, batch_id: int) -> None:
     )
 
 
+def committed_batch(spark: SparkSession, path: Path, app_id: str) -> int:
+    """The last txnVersion that `app_id` committed to the Delta table at `path` (-1: none).
+
+    Reads Delta's own snapshot (the state its idempotent-write check uses, cached for it).
+    """
+    jvm = spark.sparkContext._jvm
+    snapshot = jvm.org.apache.spark.sql.delta.DeltaLog.forTableWithSnapshot(spark._jsparkSession, str(path))._2()
+    version = snapshot.transactions().get(app_id)
+    return version.get() if version.isDefined() else -1
+
+
 def writer_app_id(checkpoint: Path) -> str:
     """A stable id for this stream's idempotent writes, kept beside its checkpoint.
 
@@ -127,11 +138,11 @@ class ProgressRow(NamedTuple):
     avg_offsets_behind_latest: float | None
 
 
-def progress_rows(progress: list[dict], source_reads_per_batch: int = 1) -> list[ProgressRow]:
+def progress_rows(progress: list[dict]) -> list[ProgressRow]:
     """StreamingQueryProgress JSON -> rows of the progress table.
 
-    Spark counts a source row once per read of the batch, so the row counts and rates are
-    divided by `source_reads_per_batch`; processed rows/s is rows over the batch duration.
+    Processed rows/s is the batch's rows over its whole trigger duration (Kafka read,
+    parse, both Delta commits), not Spark's figure, which leaves out some of that.
     """
     rows = []
     for p in progress:
@@ -140,10 +151,10 @@ def progress_rows(progress: list[dict], source_reads_per_batch: int = 1) -> list
             metrics.update(source.get("metrics") or {})
         durations = p.get("durationMs", {})
         duration_ms = durations.get("triggerExecution", 0)
-        num_rows = p["numInputRows"] // source_reads_per_batch
+        num_rows = p["numInputRows"]
         rows.append(ProgressRow(
             p["id"], p["runId"], p["batchId"], _parse_time(p["timestamp"]), num_rows,
-            float(p.get("inputRowsPerSecond") or 0.0) / source_reads_per_batch,
+            float(p.get("inputRowsPerSecond") or 0.0),
             num_rows / (duration_ms / 1000) if duration_ms else 0.0,
             duration_ms, durations.get("addBatch"),
             int(float(metrics["maxOffsetsBehindLatest"])) if "maxOffsetsBehindLatest" in metrics else None,

@@ -61,6 +61,11 @@ BRONZE_COLUMNS = (
     "startup_time_ms", "rebuffer_seconds", "playback_started", "error_code", "event_at", "event_date",
     "kafka_key", "kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp", "ingested_at",
 )
+# what `collect_rejected` gathers of each rejected row during the bronze write
+REJECTED_FIELDS = (
+    "raw_key", "raw_value", "reason", "reason_detail", "kafka_topic", "kafka_partition", "kafka_offset",
+    "kafka_timestamp",
+)
 QUARANTINE_COLUMNS = (
     "raw_key", "raw_value", "reason", "reason_detail", "kafka_topic", "kafka_partition", "kafka_offset",
     "kafka_timestamp", "ingested_at",
@@ -169,3 +174,13 @@ def to_quarantine(parsed: DataFrame, ingested_at: Column | None = None) -> DataF
         .withColumn("ingested_at", ingested_at if ingested_at is not None else F.current_timestamp())
         .select(*QUARANTINE_COLUMNS)
     )
+
+
+def collect_rejected() -> Column:
+    """An aggregate of the rejected rows, for `DataFrame.observe` during the bronze write.
+
+    Rejected rows are few, so gathering them while bronze is written saves a second pass
+    over the batch (a second Kafka read and parse) just to find them.
+    """
+    rejected = F.struct(*[F.col(name) for name in REJECTED_FIELDS])
+    return F.collect_list(F.when(F.col("reason").isNotNull(), rejected)).alias("rejected")

@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     stream = commands.add_parser("stream", help="stream Kafka into bronze Delta (exactly once)")
     stream.add_argument("--available-now", action="store_true", help="drain the topic, then exit")
     stream.add_argument("--trigger-seconds", type=_non_negative_float, help="micro-batch interval (default 3)")
-    stream.add_argument("--max-offsets-per-trigger", type=_positive_int)
+    stream.add_argument("--max-offsets-per-trigger", type=_positive_int, help="micro-batch size cap (default 200000)")
     stream.add_argument("--timeout", type=_non_negative_float, help="stop after this many seconds")
 
     commands.add_parser("counts", help="row counts of the bronze and quarantine tables")
@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure a layer and write JSON")
     bench.add_argument("layer", choices=("ingest",))
     bench.add_argument("--output", type=Path, help="JSON file (default bench/<layer>.json)")
-    bench.add_argument("--events", type=_positive_int, default=300_000, help="events for the throughput run")
+    bench.add_argument("--events", type=_positive_int, default=600_000, help="events for the throughput run")
 
     demo = commands.add_parser("demo", help="run the pipeline end to end on the embedded default")
     demo.add_argument("--events", type=_positive_int, default=200_000)
@@ -157,7 +157,7 @@ def _stream(settings: Settings, args: argparse.Namespace) -> None:
     options = StreamOptions(
         available_now=args.available_now,
         trigger_seconds=args.trigger_seconds if args.trigger_seconds is not None else settings.trigger_seconds,
-        max_offsets_per_trigger=args.max_offsets_per_trigger,
+        max_offsets_per_trigger=args.max_offsets_per_trigger or StreamOptions.max_offsets_per_trigger,
         timeout_seconds=args.timeout,
     )
     report = run(settings, options)

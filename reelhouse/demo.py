@@ -30,7 +30,7 @@ def run_demo(settings: Settings, events: int) -> None:
     print(f"   {sent.sent:,} events in {sent.seconds:.1f}s = {sent.events_per_second:,.0f} events/s")
 
     print("== streaming Kafka -> bronze (available-now)")
-    report = run(settings, StreamOptions(available_now=True, max_offsets_per_trigger=100_000))
+    report = run(settings, StreamOptions(available_now=True))
     spark = build_spark(settings, "reelhouse-demo")
     bronze = spark.read.format("delta").load(str(settings.table_path(*BRONZE)))
     quarantine = spark.read.format("delta").load(str(settings.table_path(*QUARANTINE)))

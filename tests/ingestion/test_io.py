@@ -11,11 +11,11 @@ PROGRESS = {  # a StreamingQueryProgress as Spark reports it, trimmed to the fie
 }
 
 
-def test_progress_row_divides_double_counted_reads_and_keeps_lag():
-    row = progress_rows([PROGRESS], source_reads_per_batch=2)[0]
-    assert row.num_input_rows == 10_000
-    assert row.processed_rows_per_second == 5_000.0  # 10,000 rows in 2 s
-    assert row.input_rows_per_second == 2_500.0
+def test_progress_row_measures_rows_over_the_whole_trigger_and_keeps_lag():
+    row = progress_rows([PROGRESS])[0]
+    assert row.num_input_rows == 20_000
+    assert row.processed_rows_per_second == 10_000.0  # 20,000 rows in 2 s, not Spark's 7,000
+    assert row.input_rows_per_second == 5_000.0
     assert (row.max_offsets_behind_latest, row.avg_offsets_behind_latest) == (30, 12.5)
     assert row.started_at.replace(tzinfo=None) == datetime(2025, 5, 14, 17, 6, 27, 123000)
 
