@@ -31,6 +31,7 @@ BRONZE = ("bronze", "playback_events")
 QUARANTINE = ("bronze", "playback_events_quarantine")
 PROGRESS = ("ops", "stream_progress")
 CHECKPOINT = "bronze_playback_events"
+PROGRESS_EVERY_SECONDS = 10.0
 @dataclass(frozen=True)
 class StreamOptions:
     available_now: bool = False
@@ -105,7 +106,8 @@ def run(settings: Settings, options: StreamOptions) -> StreamReport:
 
     try:
         while query.isActive:
-            query.awaitTermination(max(options.trigger_seconds, 1.0))
+            # each record is a Delta commit of its own, competing with the stream for the cores
+            query.awaitTermination(PROGRESS_EVERY_SECONDS)
             record_progress()
             if options.timeout_seconds and time.monotonic() - started > options.timeout_seconds:
                 query.stop()
