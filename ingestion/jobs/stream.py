@@ -32,6 +32,8 @@ QUARANTINE = ("bronze", "playback_events_quarantine")
 PROGRESS = ("ops", "stream_progress")
 CHECKPOINT = "bronze_playback_events"
 PROGRESS_EVERY_SECONDS = 10.0
+
+
 @dataclass(frozen=True)
 class StreamOptions:
     available_now: bool = False
@@ -81,7 +83,8 @@ def run(settings: Settings, options: StreamOptions) -> StreamReport:
     checkpoint = settings.checkpoint_path(CHECKPOINT)
     source = io.read_kafka_stream(
         spark, settings.bootstrap_servers, settings.topic, options.max_offsets_per_trigger,
-        min_partitions=spark.sparkContext.defaultParallelism,
+        # two ranges per core: three Kafka partitions on two cores would leave one idle
+        min_partitions=2 * spark.sparkContext.defaultParallelism,
     )
     writer = (
         source.writeStream.queryName("bronze_playback_events")
@@ -93,7 +96,7 @@ def run(settings: Settings, options: StreamOptions) -> StreamReport:
 
     started = time.monotonic()
     query = writer.start()
-    recorded: list[tuple] = []
+    recorded: list[io.ProgressRow] = []
 
     def record_progress() -> None:
         seen = {(row.run_id, row.batch_id) for row in recorded}
