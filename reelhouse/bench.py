@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -22,25 +21,13 @@ from pyspark.sql import functions as F
 from ingestion.generator import GeneratorOptions, generate_chunk
 from ingestion.jobs.stream import BRONZE, StreamOptions, run
 from ingestion.producer import produce
-from reelhouse.kafka_cluster import CONTROLLER_PORT_OFFSET, ClusterLayout, KafkaCluster, ensure_topic
+from reelhouse.kafka_cluster import ClusterLayout, KafkaCluster, ensure_topic, free_broker_port
 from reelhouse.settings import Settings
 from reelhouse.spark import build_spark
 
 TARGETS = {"sustained_events_per_second": 60_000, "latency_p95_seconds": 2.0, "generator_events_per_second": 50_000}
 BATCH = 200_000  # offsets per micro-batch in the throughput run (the stream's default cap)
 LATENCY_RATE = 1_500  # events/s: the seed's 500 KB/s design load at ~330 bytes an event
-
-
-def _free_port(start: int = 39092) -> int:
-    def free(port: int) -> bool:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-            return True
-
-    return next(p for p in range(start, start + 1000) if free(p) and free(p + CONTROLLER_PORT_OFFSET))
 
 
 def _machine() -> dict:
@@ -111,7 +98,7 @@ def _latency(settings: Settings, seconds: float, warmup_seconds: float = 15.0) -
 
 def bench_ingest(settings: Settings, events: int = 600_000, latency_seconds: float = 40.0) -> dict:
     bench_home = settings.home / "_bench" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    port = _free_port()
+    port = free_broker_port(39092)
     bench = settings.with_overrides(home=bench_home, kafka_port=port, topic="bench-throughput")
     cluster = KafkaCluster(ClusterLayout(bench.kafka_dir, bench.kafka_host, port, 1), bench.jars_cache, heap_mb=1024)
     cluster.start()

@@ -132,6 +132,23 @@ def _port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def free_broker_port(first: int, host: str = "127.0.0.1", span: int = 500) -> int:
+    """A port from `first` on whose broker port and controller port (+100) are both free."""
+
+    def free(port: int) -> bool:
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                return False
+            return True
+
+    for port in range(first, first + span):
+        if free(port) and free(port + CONTROLLER_PORT_OFFSET):
+            return port
+    raise ReelhouseError(f"no free pair of ports for a Kafka broker from {first} to {first + span}")
+
+
 def _java_command(classpath_dir: Path, log_config: Path, heap_mb: int) -> list[str]:
     java = jvm.require_tool("java", "install Java 17 (e.g. `apt-get install openjdk-17-jdk-headless`)")
     return [

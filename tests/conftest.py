@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 
-from reelhouse.kafka_cluster import CONTROLLER_PORT_OFFSET, ClusterLayout, KafkaCluster
+from reelhouse.kafka_cluster import ClusterLayout, KafkaCluster, free_broker_port
 from reelhouse.settings import Settings
 from reelhouse.spark import build_spark
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_kafka_port(first: int = 29092) -> int:
-    """A port whose broker and controller ports (port + 100) are both free."""
-    for port in range(first, first + 500):
-        if _free(port) and _free(port + CONTROLLER_PORT_OFFSET):
-            return port
-    raise RuntimeError("no free port for a test broker")
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +31,7 @@ def spark(settings: Settings):
 @pytest.fixture(scope="session")
 def kafka(settings: Settings):
     """A real single-node KRaft broker on a free loopback port; stopped after the session."""
-    port = free_kafka_port()
+    port = free_broker_port(29092)
     broker_settings = settings.with_overrides(kafka_port=port)
     cluster = KafkaCluster(
         ClusterLayout(broker_settings.kafka_dir, broker_settings.kafka_host, port, 1), broker_settings.jars_cache

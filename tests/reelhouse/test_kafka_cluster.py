@@ -1,9 +1,18 @@
+import socket
 from pathlib import Path
 
 import pytest
 
 from reelhouse.errors import ReelhouseError
-from reelhouse.kafka_cluster import ClusterLayout, KafkaCluster, end_offsets, ensure_topic, server_properties
+from reelhouse.kafka_cluster import (
+    CONTROLLER_PORT_OFFSET,
+    ClusterLayout,
+    KafkaCluster,
+    end_offsets,
+    ensure_topic,
+    free_broker_port,
+    server_properties,
+)
 
 
 def _props(text: str) -> dict[str, str]:
@@ -43,3 +52,11 @@ def test_a_cluster_of_another_shape_is_refused(tmp_path):
     cluster = KafkaCluster(ClusterLayout(tmp_path / "k", "127.0.0.1", 9092, 1), tmp_path / "jars")
     with pytest.raises(ReelhouseError, match="belongs to a cluster of 3 broker"):
         cluster.start()
+
+
+def test_free_broker_port_skips_a_taken_controller_port():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        controller_port = taken.getsockname()[1]
+        broker_port = controller_port - CONTROLLER_PORT_OFFSET
+        assert free_broker_port(broker_port, span=2) == broker_port + 1
