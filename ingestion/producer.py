@@ -14,6 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from ingestion.generator import Chunk, GeneratorOptions, generate_chunk
+from reelhouse.errors import ReelhouseError
 
 PRODUCER_CONFIG = {
     "acks": "all",
@@ -22,6 +23,7 @@ PRODUCER_CONFIG = {
     "batch_size": 256 * 1024,
     "compression_type": "lz4",
     "max_request_size": 8 * 1024 * 1024,
+    "max_block_ms": 15_000,  # how long a missing topic or a full buffer may block a send
 }
 
 
@@ -95,9 +97,13 @@ def produce(
 ) -> ProduceReport:
     """Send `options.events` messages to `topic`; `rate` events/s (0 = as fast as possible)."""
     from kafka import KafkaProducer
+    from kafka.errors import KafkaError
     from kafka.partitioner.default import murmur2
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap_servers, **PRODUCER_CONFIG)
+    try:
+        producer = KafkaProducer(bootstrap_servers=bootstrap_servers, **PRODUCER_CONFIG)
+    except KafkaError as error:
+        raise ReelhouseError(f"cannot connect to Kafka at {bootstrap_servers}: {error}") from error
     report = ProduceReport()
     try:
         partitions = sorted(producer.partitions_for(topic))
@@ -121,6 +127,9 @@ def produce(
                 progress.update(report.sent)
         producer.flush()
         report.seconds = time.monotonic() - started
+    except KafkaError as error:
+        hint = f" (does topic {topic!r} exist? `reelhouse kafka start` creates it)" if not report.sent else ""
+        raise ReelhouseError(f"sending to Kafka failed after {report.sent:,} events: {error}{hint}") from error
     finally:
         producer.close()
     return report

@@ -66,7 +66,7 @@ def _port(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="reelhouse", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="reelhouse", description="reelhouse: a lakehouse for video-streaming analytics")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     commands.add_parser("jars", help="resolve the Spark and Kafka jars with Maven (cached)")
@@ -193,6 +193,9 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
+    except ValueError as error:  # e.g. REELHOUSE_KAFKA_PORT=ninety
+        sys.exit(f"reelhouse: error: a REELHOUSE_* environment variable is malformed: {error}")
+    try:
         if getattr(args, "port", None):
             settings = settings.with_overrides(kafka_port=args.port)
         if args.command == "jars":
@@ -215,8 +218,6 @@ def main(argv: list[str] | None = None) -> None:
         elif args.command == "demo":
             _demo(settings, args)
     except ReelhouseError as error:
-        sys.exit(f"reelhouse: error: {error}")
-    except ValueError as error:  # e.g. a malformed REELHOUSE_* variable
         sys.exit(f"reelhouse: error: {error}")
     except KeyboardInterrupt:
         sys.exit(130)
