@@ -31,3 +31,12 @@ def test_writer_app_id_is_stable_per_checkpoint_and_new_for_a_new_one(tmp_path):
     first = writer_app_id(tmp_path / "cp")
     assert writer_app_id(tmp_path / "cp") == first
     assert writer_app_id(tmp_path / "other") != first
+
+
+def test_bronze_keeps_statistics_only_for_filter_columns(spark, tmp_path):
+    from ingestion.io import ensure_tables
+
+    ensure_tables(spark, tmp_path / "b", tmp_path / "q", tmp_path / "p")
+    properties = spark.sql(f"DESCRIBE DETAIL delta.`{tmp_path / 'b'}`").collect()[0].properties
+    assert properties["delta.enableChangeDataFeed"] == "true"
+    assert set(properties["delta.dataSkippingStatsColumns"].split(",")) >= {"event_at", "video_id", "region"}
