@@ -34,8 +34,9 @@ def run_demo(settings: Settings, events: int) -> None:
     spark = build_spark(settings, "reelhouse-demo")
     bronze = spark.read.format("delta").load(str(settings.table_path(*BRONZE)))
     quarantine = spark.read.format("delta").load(str(settings.table_path(*QUARANTINE)))
-    print(f"   streamed {report.input_rows:,} records in {report.batches} micro-batches, "
-          f"{report.rows_per_second:,.0f} rows/s while processing (ops/stream_progress has each batch)")
+    print(f"   streamed {report.input_rows:,} records in {report.batches} micro-batch(es): "
+          f"{report.rows_per_second:,.0f} rows/s while processing, JVM warm-up included "
+          "(ops/stream_progress has each batch; `reelhouse bench ingest` measures steady state)")
     print(f"   bronze/playback_events:            {bronze.count():>10,} rows")
     print(f"   bronze/playback_events_quarantine: {quarantine.count():>10,} rows")
     for row in quarantine.groupBy("reason").count().orderBy("reason").collect():

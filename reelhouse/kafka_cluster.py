@@ -270,15 +270,6 @@ class KafkaCluster:
             node.pid_file.unlink(missing_ok=True)
         return said or ["no broker running"]
 
-    def stop_node(self, node_id: int) -> None:
-        """Stop one node (the others keep serving): for failure tests."""
-        pid = self.running_nodes().get(node_id)
-        if pid:
-            os.kill(pid, signal.SIGTERM)
-            while Path(f"/proc/{pid}").exists():
-                _reap(pid)
-                time.sleep(0.2)
-
 
 def _reap(pid: int) -> None:
     """Collect our own child's exit status so it does not linger as a zombie."""
