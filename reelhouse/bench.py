@@ -6,6 +6,7 @@ Runs against its own broker (a free loopback port) and its own lakehouse under
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -50,15 +51,13 @@ def _latency(settings: Settings, seconds: float, warmup_seconds: float = 15.0) -
     """Event -> bronze latency at LATENCY_RATE, in steady state.
 
     Measured per row as its Delta commit time (change data feed) minus its Kafka append time,
-    for the events sent after a warm-up burst at the same rate (the first micro-batches pay
-    for JIT compilation and table set-up).
+    for the events sent once a warm-up burst at the same rate has landed (the first
+    micro-batches pay for JIT compilation and table set-up).
     """
     spark = build_spark(settings, "reelhouse-bench")
     topic_settings = settings.with_overrides(topic="bench-latency", home=settings.home / "latency")
     ensure_topic(topic_settings.bootstrap_servers, topic_settings.topic, 3, 1)
-    stream = threading.Thread(target=run, args=(
-        topic_settings, StreamOptions(trigger_seconds=0.0, timeout_seconds=warmup_seconds + seconds + 40),
-    ))
+    stream = threading.Thread(target=run, args=(topic_settings, StreamOptions(trigger_seconds=0.0)))
     stream.start()
     # the producer is a process of its own, as in production, not a thread sharing our GIL
     env = {**os.environ, "REELHOUSE_HOME": str(topic_settings.home), "REELHOUSE_TOPIC": topic_settings.topic,
@@ -71,14 +70,32 @@ def _latency(settings: Settings, seconds: float, warmup_seconds: float = 15.0) -
             env=env, check=True, stdout=subprocess.DEVNULL,
         )
 
-    send(int(LATENCY_RATE * warmup_seconds), seed=3)
+    bronze = topic_settings.table_path(*BRONZE)
+
+    def wait_for_bronze(rows: int) -> None:
+        """Until the stream has committed `rows` offsets (read from its progress: no Spark job)."""
+        def committed() -> int:
+            progress = [q.lastProgress for q in spark.streams.active if q.lastProgress]
+            # the Kafka source reports its end offsets as JSON text: {"topic": {"0": 123, ...}}
+            ends = [json.loads(s["endOffset"]) for p in progress for s in p["sources"] if s.get("endOffset")]
+            return sum(sum(partitions.values()) for end in ends for partitions in end.values())
+
+        while committed() < rows:
+            time.sleep(0.5)
+
+    warmup_events = int(LATENCY_RATE * warmup_seconds)
+    send(warmup_events, seed=3)
+    wait_for_bronze(warmup_events)  # the stream has caught up with the warm-up burst
     measured_from = datetime.now(UTC)
     events = int(LATENCY_RATE * seconds)
     send(events, seed=2)
+    wait_for_bronze(warmup_events + events)
+    for query in spark.streams.active:
+        query.stop()
     stream.join()
     changes = (
         spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", 0)
-        .load(str(topic_settings.table_path(*BRONZE)))
+        .load(str(bronze))
         .where(F.col("kafka_timestamp") >= F.lit(measured_from))
         .select((F.col("_commit_timestamp").cast("double") - F.col("kafka_timestamp").cast("double")).alias("s"))
     )
@@ -89,14 +106,16 @@ def _latency(settings: Settings, seconds: float, warmup_seconds: float = 15.0) -
     ).collect()[0]
     return {
         "rate_events_per_second": LATENCY_RATE, "events": events, "landed": stats.n,
-        "warmup_events": int(LATENCY_RATE * warmup_seconds), "trigger": "as fast as possible",
+        "warmup_events": warmup_events, "trigger": "as fast as possible",
         "p50_seconds": round(stats.p50, 3), "p95_seconds": round(stats.p95, 3),
         "p99_seconds": round(stats.p99, 3), "max_seconds": round(stats.max, 3),
         "measured_as": "Delta _commit_timestamp (change data feed) minus Kafka append timestamp",
     }
 
 
-def bench_ingest(settings: Settings, events: int = 600_000, latency_seconds: float = 40.0) -> dict:
+def bench_ingest(
+    settings: Settings, events: int = 600_000, latency_seconds: float = 40.0, warmup_seconds: float = 15.0
+) -> dict:
     bench_home = settings.home / "_bench" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     port = free_broker_port(39092)
     bench = settings.with_overrides(home=bench_home, kafka_port=port, topic="bench-throughput")
@@ -116,7 +135,7 @@ def bench_ingest(settings: Settings, events: int = 600_000, latency_seconds: flo
         steady = progress[1:] or progress  # the first batch pays for JIT warm-up
         steady_rate = sum(r.num_input_rows for r in steady) / (sum(r.duration_ms for r in steady) / 1000)
 
-        latency = _latency(bench, latency_seconds)
+        latency = _latency(bench, latency_seconds, warmup_seconds)
     finally:
         cluster.stop()
         shutil.rmtree(bench_home, ignore_errors=True)
