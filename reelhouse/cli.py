@@ -12,6 +12,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ingestion.generator import SEED_EPOCH
 from reelhouse.errors import ReelhouseError
 from reelhouse.settings import Settings
 
@@ -38,6 +39,13 @@ def _non_negative_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if value < 0 or value != value:
         raise argparse.ArgumentTypeError(f"expected a number of 0 or more, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected a number above 0, got 0")
     return value
 
 
@@ -83,9 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("--format", choices=("full", "seed"), default="full",
                          help="full contract, or the seed project's 12-field message")
     produce.add_argument("--bad-ratio", type=_ratio, default=0.0, help="share of malformed messages")
-    produce.add_argument("--start", type=_start, default=datetime(2025, 5, 14, tzinfo=UTC),
+    produce.add_argument("--start", type=_start, default=SEED_EPOCH,
                          help="first event time (ISO-8601), or 'now' for wall-clock timestamps")
-    produce.add_argument("--days", type=_non_negative_float, default=7.0, help="simulated span of the events")
+    produce.add_argument("--days", type=_positive_float, default=7.0, help="simulated span of the events")
     produce.add_argument("--workers", type=int, default=1, help="generator processes beside the sender")
     produce.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -17,6 +17,7 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         (["produce", "--events", "0"], "expected a number above 0"),
         (["produce", "--bad-ratio", "1.5"], "expected a ratio between 0 and 1"),
         (["produce", "--start", "last tuesday"], "expected an ISO-8601 time or 'now'"),
+        (["produce", "--days", "0"], "argument --days: expected a number above 0"),
         (["kafka", "restart"], "invalid choice: 'restart'"),
         (["kafka", "start", "--port", "70000"], "expected a port number up to 65535"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
