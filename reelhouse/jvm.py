@@ -15,7 +15,7 @@ from pathlib import Path
 from reelhouse.errors import ReelhouseError
 
 POM_DIR = Path(__file__).parent / "jvm"
-BUNDLES = ("spark", "kafka")
+BUNDLES = ("spark", "kafka", "metastore")
 
 
 def pom_path(bundle: str) -> Path:

@@ -8,18 +8,16 @@ listens on `port + i` and its controller on `port + 100 + i`.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from reelhouse import jvm
+from reelhouse import jvm, processes
 from reelhouse.errors import ReelhouseError
 
 CONTROLLER_PORT_OFFSET = 100
@@ -115,47 +113,19 @@ def _cluster_id() -> str:
 
 
 def _pid_alive(pid_file: Path) -> int | None:
-    """The broker's pid if that process still runs (a stale pid file names another or none)."""
-    try:
-        pid = int(pid_file.read_text().strip())
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, ValueError, IndexError):
-        return None
-    # the java launcher re-executes itself at start, leaving cmdline empty for a moment
-    return pid if state != "Z" and (b"kafka.Kafka" in cmdline or not cmdline) else None
-
-
-def _port_open(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
+    return processes.pid_alive(pid_file, b"kafka.Kafka")
 
 
 def free_broker_port(first: int, host: str = "127.0.0.1", span: int = 500) -> int:
     """A port from `first` on whose broker port and controller port (+100) are both free."""
-
-    def free(port: int) -> bool:
-        with socket.socket() as sock:
-            try:
-                sock.bind((host, port))
-            except OSError:
-                return False
-            return True
-
     for port in range(first, first + span):
-        if free(port) and free(port + CONTROLLER_PORT_OFFSET):
+        if processes.port_free(host, port) and processes.port_free(host, port + CONTROLLER_PORT_OFFSET):
             return port
     raise ReelhouseError(f"no free pair of ports for a Kafka broker from {first} to {first + span}")
 
 
 def _java_command(classpath_dir: Path, log_config: Path, heap_mb: int) -> list[str]:
-    java = jvm.require_tool("java", "install Java 17 (e.g. `apt-get install openjdk-17-jdk-headless`)")
-    return [
-        java, f"-Xmx{heap_mb}m", f"-Xms{min(256, heap_mb)}m", "-XX:+UseG1GC",
-        "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log_config}",
-        "-cp", f"{classpath_dir}/*",
-    ]
+    return processes.java_command(f"{classpath_dir}/*", heap_mb, f"-Dlog4j2.configurationFile={log_config}")
 
 
 class KafkaCluster:
@@ -201,7 +171,7 @@ class KafkaCluster:
                 said.append(f"broker {node.node_id} already running (pid {running[node.node_id]})")
                 continue
             for port in (node.port, node.controller_port):
-                if _port_open(node.host, port):
+                if processes.port_open(node.host, port):
                     raise ReelhouseError(f"port {port} on {node.host} is taken by another process")
             node.directory.mkdir(parents=True, exist_ok=True)
             node.config_file.write_text(server_properties(self.layout, node))
@@ -227,7 +197,7 @@ class KafkaCluster:
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         for node in self.layout.nodes:
-            while not _port_open(node.host, node.port):
+            while not processes.port_open(node.host, node.port):
                 if _pid_alive(node.pid_file) is None:
                     tail = node.log_file.read_text(errors="replace").strip().splitlines()[-3:]
                     raise ReelhouseError(f"broker {node.node_id} exited during start-up: {' / '.join(tail)}")
@@ -255,33 +225,19 @@ class KafkaCluster:
         running = self.running_nodes()
         for pid in running.values():
             os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
         for node_id, pid in running.items():
-            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-                _reap(pid)
-                time.sleep(0.2)
-            if Path(f"/proc/{pid}").exists():
-                os.kill(pid, signal.SIGKILL)
-                _reap(pid)
-                said.append(f"broker {node_id} killed after {timeout:.0f}s (pid {pid})")
-            else:
-                said.append(f"broker {node_id} stopped (pid {pid})")
+            how = f"killed after {timeout:.0f}s" if processes.terminate(pid, timeout) else "stopped"
+            said.append(f"broker {node_id} {how} (pid {pid})")
         for node in self.layout.nodes:
             node.pid_file.unlink(missing_ok=True)
         return said or ["no broker running"]
-
-
-def _reap(pid: int) -> None:
-    """Collect our own child's exit status so it does not linger as a zombie."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
 
 
 def require_broker(bootstrap_servers: str) -> None:
     """Fail fast, with the command to run, when no broker listens at `bootstrap_servers`."""
     for server in bootstrap_servers.split(","):
         host, port = server.rsplit(":", 1)
-        if _port_open(host, int(port)):
+        if processes.port_open(host, int(port)):
             return
     raise ReelhouseError(f"no Kafka broker at {bootstrap_servers}; start one with `reelhouse kafka start`")
 

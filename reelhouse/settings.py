@@ -24,6 +24,8 @@ class Settings:
     shuffle_partitions: int = 4
     jars_cache: Path = Path.home() / ".cache" / "reelhouse" / "jars"
     trigger_seconds: float = 3.0
+    metastore_host: str = "127.0.0.1"
+    metastore_port: int = 1527
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -41,6 +43,8 @@ class Settings:
             ),
             jars_cache=Path(env.get("REELHOUSE_JARS_CACHE", defaults.jars_cache)).absolute(),
             trigger_seconds=float(env.get("REELHOUSE_TRIGGER_SECONDS", defaults.trigger_seconds)),
+            metastore_host=env.get("REELHOUSE_METASTORE_HOST", defaults.metastore_host),
+            metastore_port=int(env.get("REELHOUSE_METASTORE_PORT", defaults.metastore_port)),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -59,3 +63,7 @@ class Settings:
     @property
     def kafka_dir(self) -> Path:
         return self.home / "_kafka"
+
+    @property
+    def metastore_dir(self) -> Path:
+        return self.home / "_metastore"

@@ -7,6 +7,8 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from reelhouse import jvm
+from reelhouse.metastore import require_metastore
+from reelhouse.metastore import spark_conf as metastore_spark_conf
 from reelhouse.settings import Settings
 
 
@@ -16,7 +18,11 @@ def pyspark_jars_dir() -> Path:
     return Path(pyspark.__file__).parent / "jars"
 
 
-def build_spark(settings: Settings, app_name: str, extra_conf: dict[str, str] | None = None) -> SparkSession:
+def build_spark(
+    settings: Settings, app_name: str, extra_conf: dict[str, str] | None = None, catalog: bool = False
+) -> SparkSession:
+    """The session of a job. With `catalog`, tables are named in the shared metastore
+    (`reelhouse metastore start`); without, the job works on Delta paths only."""
     jars = jvm.spark_extra_jars(settings.jars_cache, pyspark_jars_dir())
     builder = (
         SparkSession.builder.appName(app_name)
@@ -35,6 +41,11 @@ def build_spark(settings: Settings, app_name: str, extra_conf: dict[str, str] | 
         .config("spark.sql.warehouse.dir", str(settings.home / "_warehouse"))
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={settings.home / '_derby'}")
     )
+    if catalog:
+        require_metastore(settings.metastore_host, settings.metastore_port)
+        for key, value in metastore_spark_conf(settings.metastore_host, settings.metastore_port,
+                                               settings.jars_cache).items():
+            builder = builder.config(key, value)
     for key, value in (extra_conf or {}).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

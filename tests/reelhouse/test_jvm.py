@@ -45,3 +45,11 @@ def test_artifact_name_drops_the_version():
     assert artifact_name(Path("jackson-core-2.13.5.jar")) == "jackson-core"
     assert artifact_name(Path("delta-spark_4.1_2.13-4.3.1.jar")) == "delta-spark_4.1_2.13"
     assert artifact_name(Path("zstd-jni-1.5.7-3.jar")) == "zstd-jni"
+
+
+def test_metastore_derby_matches_the_derby_pyspark_ships():
+    from reelhouse.spark import pyspark_jars_dir
+
+    shipped = {artifact_name(j): j.stem.rsplit("-", 1)[1] for j in pyspark_jars_dir().glob("derby*.jar")}
+    deps = _dependencies("metastore")
+    assert deps["derbyclient"] == deps["derbynet"] == shipped["derby"]

@@ -1,0 +1,71 @@
+"""Small helpers for the background JVM services that reelhouse starts (Kafka, the metastore)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+from reelhouse import jvm
+
+
+def pid_alive(pid_file: Path, marker: bytes) -> int | None:
+    """The pid in `pid_file` if that process still runs and is ours (its command line holds `marker`).
+
+    A stale pid file may name another process or none.
+    """
+    try:
+        pid = int(pid_file.read_text().strip())
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return None
+    # the java launcher re-executes itself at start, leaving cmdline empty for a moment
+    return pid if state != "Z" and (marker in cmdline or not cmdline) else None
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def reap(pid: int) -> None:
+    """Collect our own child's exit status so it does not linger as a zombie."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def terminate(pid: int, timeout: float) -> bool:
+    """SIGTERM `pid`, SIGKILL it after `timeout`; True when it had to be killed."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        reap(pid)
+        time.sleep(0.2)
+    if not Path(f"/proc/{pid}").exists():
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.2)
+    reap(pid)
+    return True
+
+
+def java_command(classpath: str, heap_mb: int, *options: str) -> list[str]:
+    java = jvm.require_tool("java", "install Java 17 (e.g. `apt-get install openjdk-17-jdk-headless`)")
+    return [java, f"-Xmx{heap_mb}m", f"-Xms{min(256, heap_mb)}m", "-XX:+UseG1GC",
+            "-Djava.awt.headless=true", *options, "-cp", classpath]
