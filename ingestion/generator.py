@@ -279,6 +279,14 @@ def iter_events(
             yield event
 
 
+def catalog_rows(world: World) -> list[dict]:
+    """The catalog as rows for the dbt seed `catalog_videos` (see `reelhouse catalog`)."""
+    return [
+        {"video_id": v.video_id, "title": v.title, "genre": v.genre, "duration_seconds": v.duration_seconds}
+        for v in world.videos
+    ]
+
+
 def to_seed_format(event: dict) -> dict:
     """The seed project's 12-field message, with its `MM/dd/yyyy` date."""
     seed = {field: event[field] for field in SEED_FIELDS}
@@ -363,7 +371,8 @@ class GeneratorOptions:
     """What `reelhouse produce` generates; a chunk of it is a pure function of these."""
 
     events: int
-    seed: int = 42
+    seed: int = 42  # the events drawn
+    world_seed: int = 42  # the service: its catalog and users (the catalog seed of the dbt project)
     message_format: str = "full"  # "full" contract, or "seed" (the seed project's 12 fields)
     bad_ratio: float = 0.0
     start: datetime | None = SEED_EPOCH  # None: live, wall-clock timestamps
@@ -388,9 +397,9 @@ _WORLDS: dict[tuple, World] = {}
 
 
 def world_for(options: GeneratorOptions) -> World:
-    key = (options.seed, options.n_videos, options.n_users)
+    key = (options.world_seed, options.n_videos, options.n_users)
     if key not in _WORLDS:
-        _WORLDS[key] = World.build(options.seed, options.n_videos, options.n_users)
+        _WORLDS[key] = World.build(options.world_seed, options.n_videos, options.n_users)
     return _WORLDS[key]
 
 

@@ -182,3 +182,21 @@ def append_progress(spark: SparkSession, path: Path, rows: list[ProgressRow]) ->
 
 def query_progress(query) -> list[dict]:
     return [json.loads(p.json) for p in query.recentProgress]
+
+
+def register_in_catalog(spark: SparkSession, tables: dict[str, Path]) -> list[str]:
+    """Name the Delta tables that exist at their paths in the session's catalog.
+
+    `tables` maps `schema.table` to a path; a path with no Delta table yet is skipped.
+    Registering is idempotent, so every job that needs names (dbt, the SQL endpoint) can.
+    Returns the names registered.
+    """
+    registered = []
+    for name, path in tables.items():
+        if not (path / "_delta_log").is_dir():
+            continue
+        schema = name.split(".")[0]
+        spark.sql(f"create schema if not exists {schema}")
+        spark.sql(f"create table if not exists {name} using delta location '{path}'")
+        registered.append(name)
+    return registered

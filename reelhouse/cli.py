@@ -87,7 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     produce = commands.add_parser("produce", help="send generated viewing events to Kafka")
     produce.add_argument("--events", type=_positive_int, default=10_000)
     produce.add_argument("--rate", type=_non_negative_float, default=0.0, help="events/s; 0 = as fast as possible")
-    produce.add_argument("--seed", type=int, default=42)
+    produce.add_argument("--seed", type=int, default=42, help="seed of the events drawn")
+    produce.add_argument("--world-seed", type=int, default=42,
+                         help="seed of the catalog and users (the dbt seed catalog_videos is 42's)")
     produce.add_argument("--format", choices=("full", "seed"), default="full",
                          help="full contract, or the seed project's 12-field message")
     produce.add_argument("--bad-ratio", type=_ratio, default=0.0, help="share of malformed messages")
@@ -104,6 +106,28 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--timeout", type=_non_negative_float, help="stop after this many seconds")
 
     commands.add_parser("counts", help="row counts of the bronze and quarantine tables")
+
+    load = commands.add_parser("load-generated", help="write generated events straight to bronze (no Kafka)")
+    load.add_argument("--events", type=_positive_int, default=100_000)
+    load.add_argument("--seed", type=int, default=42, help="seed of the events drawn")
+    load.add_argument("--bad-ratio", type=_ratio, default=0.0, help="share of malformed messages")
+    load.add_argument("--start", type=_start, default=SEED_EPOCH, help="first event time (ISO-8601) or 'now'")
+    load.add_argument("--days", type=_positive_float, default=7.0, help="simulated span of the events")
+
+    metastore = commands.add_parser("metastore", help="start, stop or inspect the shared catalog (Hive metastore)")
+    metastore.add_argument("action", choices=("start", "stop", "status"))
+    metastore.add_argument("--port", type=_port, help="Derby port (default $REELHOUSE_METASTORE_PORT or 1527)")
+
+    dbt = commands.add_parser("dbt", help="run a dbt command on the lakehouse, e.g. `reelhouse dbt build`")
+    dbt.add_argument("dbt_args", nargs=argparse.REMAINDER, metavar="DBT_ARGS")
+
+    sql = commands.add_parser("sql", help="run one SQL statement on the lakehouse catalog and print the rows")
+    sql.add_argument("statement")
+    sql.add_argument("--limit", type=_positive_int, default=50, help="rows to print (default 50)")
+
+    catalog = commands.add_parser("catalog", help="write the generator's video catalog as CSV (the dbt seed)")
+    catalog.add_argument("--world-seed", type=int, default=42)
+    catalog.add_argument("--output", type=Path, help="file (default: standard output)")
 
     bench = commands.add_parser("bench", help="measure a layer and write JSON")
     bench.add_argument("layer", choices=("ingest",))
@@ -146,7 +170,8 @@ def _produce(settings: Settings, args: argparse.Namespace) -> None:
 
     require_broker(settings.bootstrap_servers)
     options = GeneratorOptions(
-        events=args.events, seed=args.seed, message_format=args.format, bad_ratio=args.bad_ratio,
+        events=args.events, seed=args.seed, world_seed=args.world_seed, message_format=args.format,
+        bad_ratio=args.bad_ratio,
         start=args.start, days=args.days,
     )
     report = produce(options, settings.bootstrap_servers, settings.topic, rate=args.rate,
@@ -171,6 +196,76 @@ def _stream(settings: Settings, args: argparse.Namespace) -> None:
     report = run(settings, options)
     print(f"streamed {report.input_rows:,} records in {report.batches} batches; "
           f"{report.rows_per_second:,.0f} rows/s while processing")
+
+
+def _metastore(settings: Settings, args: argparse.Namespace) -> None:
+    from reelhouse.metastore import Metastore
+
+    metastore = Metastore(settings.metastore_dir, settings.metastore_host,
+                          args.port or settings.metastore_port, settings.jars_cache)
+    if args.action == "start":
+        for line in metastore.start():
+            print(line)
+        print(f"jdbc {metastore.jdbc_url}")
+    elif args.action == "stop":
+        for line in metastore.stop():
+            print(line)
+    else:
+        pid = metastore.running_pid()
+        if pid is None:
+            print("metastore: not running")
+            sys.exit(3)
+        print(f"metastore running (pid {pid}); jdbc {metastore.jdbc_url}")
+
+
+def _dbt(settings: Settings, args: argparse.Namespace) -> None:
+    from reelhouse.dbt_runner import run_dbt
+
+    if not args.dbt_args:
+        raise ReelhouseError("name a dbt command, e.g. `reelhouse dbt build`")
+    if not run_dbt(settings, args.dbt_args):
+        sys.exit(1)
+
+
+def _sql(settings: Settings, args: argparse.Namespace) -> None:
+    from pyspark.errors import PySparkException
+
+    from reelhouse.spark import build_spark
+
+    spark = build_spark(settings, "reelhouse-sql", catalog=True)
+    try:
+        result = spark.sql(args.statement)
+        header, rows = result.columns, [list(map(str, r)) for r in result.limit(args.limit).collect()]
+    except PySparkException as error:
+        raise ReelhouseError(str(error).strip().splitlines()[0]) from None
+    print("\t".join(header))
+    for row in rows:
+        print("\t".join(row))
+
+
+def _catalog(args: argparse.Namespace) -> None:
+    import csv
+
+    from ingestion.generator import World, catalog_rows
+
+    rows = catalog_rows(World.build(args.world_seed))
+    out = args.output.open("w", newline="") if args.output else sys.stdout
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    if args.output:
+        out.close()
+
+
+def _load_generated(settings: Settings, args: argparse.Namespace) -> None:
+    from ingestion.generator import GeneratorOptions
+    from ingestion.jobs import load_generated
+    from reelhouse.spark import build_spark
+
+    options = GeneratorOptions(events=args.events, seed=args.seed, bad_ratio=args.bad_ratio,
+                               start=args.start, days=args.days)
+    report = load_generated.run(build_spark(settings, "reelhouse-load-generated"), settings, options)
+    print(f"loaded {report.events:,} generated records into bronze and quarantine in {report.batches} batches")
 
 
 def _counts(settings: Settings) -> None:
@@ -204,7 +299,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as error:  # e.g. REELHOUSE_KAFKA_PORT=ninety
         sys.exit(f"reelhouse: error: a REELHOUSE_* environment variable is malformed: {error}")
     try:
-        if getattr(args, "port", None):
+        if args.command == "kafka" and args.port:
             settings = settings.with_overrides(kafka_port=args.port)
         if args.command == "jars":
             from reelhouse import jvm
@@ -212,6 +307,7 @@ def main(argv: list[str] | None = None) -> None:
 
             print(f"spark: {len(jvm.spark_extra_jars(settings.jars_cache, pyspark_jars_dir()))} jars")
             print(f"kafka: {len(jvm.resolve('kafka', settings.jars_cache))} jars")
+            print(f"metastore: {len(jvm.resolve('metastore', settings.jars_cache))} jars")
             print(f"cache: {settings.jars_cache}")
         elif args.command == "kafka":
             _kafka(settings, args)
@@ -221,6 +317,16 @@ def main(argv: list[str] | None = None) -> None:
             _stream(settings, args)
         elif args.command == "counts":
             _counts(settings)
+        elif args.command == "load-generated":
+            _load_generated(settings, args)
+        elif args.command == "metastore":
+            _metastore(settings, args)
+        elif args.command == "dbt":
+            _dbt(settings, args)
+        elif args.command == "sql":
+            _sql(settings, args)
+        elif args.command == "catalog":
+            _catalog(args)
         elif args.command == "bench":
             _bench(settings, args)
         elif args.command == "demo":

@@ -1,0 +1,38 @@
+{#-
+    Helpers for incremental models whose cost follows the new data.
+
+    The watermarks are read with run_query and written into the SQL as literals: Delta can
+    skip files on a literal comparison, not on a scalar subquery.
+-#}
+
+{#- The largest `column` of this model's table as a SQL literal, or none on a full build. -#}
+{% macro incremental_watermark(column) -%}
+    {%- if not (execute and is_incremental()) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set found = run_query("select cast(max(" ~ column ~ ") as string) from " ~ this).columns[0].values()[0] -%}
+    {{ return(none if found is none else "timestamp'" ~ found ~ "'") }}
+{%- endmacro %}
+
+
+{#-
+    The distinct values of `partition_column` among the rows of `relation` loaded after
+    this model's watermark on `loaded_at_column`, as a SQL list `('a', 'b')`; none on a
+    full build. A model recomputes these partitions and `insert_overwrite`s them.
+-#}
+{% macro changed_partitions(relation, partition_column, loaded_at_column, watermark_column) -%}
+    {%- set watermark = incremental_watermark(watermark_column) -%}
+    {%- if watermark is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set query -%}
+        select distinct cast({{ partition_column }} as string)
+        from {{ relation }}
+        where {{ loaded_at_column }} > {{ watermark }}
+    {%- endset -%}
+    {%- set values = run_query(query).columns[0].values() -%}
+    {%- if values | length == 0 -%}
+        {{ return("(null)") }}
+    {%- endif -%}
+    {{ return("('" ~ (values | sort | join("', '")) ~ "')") }}
+{%- endmacro %}

@@ -1,0 +1,45 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='insert_overwrite',
+        partition_by=['event_date'],
+        on_schema_change='fail',
+    )
+}}
+
+{%- set changed_dates = changed_partitions(ref('fct_views'), 'event_date', 'source_loaded_at', 'source_loaded_at') %}
+
+with
+
+views as (
+
+    select * from {{ ref('fct_views') }}
+    {%- if changed_dates %}
+    where event_date in {{ changed_dates }}
+    {%- endif %}
+
+),
+
+daily as (
+
+    select
+        video_id,
+        genre,
+        region,
+        device_type,
+        count(*) as views,
+        count(distinct user_id) as unique_viewers,
+        sum(watch_time_seconds) as watch_time_seconds,
+        sum(watch_time_seconds) / 3600.0 as watch_hours,
+        avg(watch_time_seconds) as mean_watch_time_seconds,
+        avg(completion_ratio) as completion_rate,
+        avg(cast(is_skipped as int)) as skip_rate,
+        avg(cast(is_paused as int)) as pause_rate,
+        event_date,
+        max(source_loaded_at) as source_loaded_at
+    from views
+    group by event_date, video_id, genre, region, device_type
+
+)
+
+select * from daily

@@ -1,0 +1,57 @@
+"""`reelhouse dbt ...`: dbt (dbt-spark, `method: session`) inside a lakehouse SparkSession.
+
+dbt-spark's session method takes the process's active SparkSession, so building it here
+first gives dbt the Delta extensions, the Maven-resolved jars and the shared metastore.
+Before dbt starts, the bronze tables are named in the catalog (dbt reads them as sources).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ingestion import io as ingestion_io
+from ingestion.jobs.stream import BRONZE, PROGRESS, QUARANTINE
+from reelhouse.errors import ReelhouseError
+from reelhouse.settings import Settings
+from reelhouse.spark import build_spark
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+PROFILES_DIR = PROJECT_DIR / "profiles"
+
+
+def dbt_environment(settings: Settings) -> dict[str, str]:
+    """What `dbt_project.yml` and `profiles.yml` read with `env_var`."""
+    return {
+        "REELHOUSE_HOME": str(settings.home),
+        "DBT_TARGET_PATH": str(settings.home / "_dbt" / "target"),
+        "DBT_LOG_PATH": str(settings.home / "_dbt" / "logs"),
+    }
+
+
+def source_tables(settings: Settings) -> dict[str, Path]:
+    return {".".join(name): settings.table_path(*name) for name in (BRONZE, QUARANTINE, PROGRESS)}
+
+
+def run_dbt(settings: Settings, arguments: list[str]) -> bool:
+    """Run one dbt command (e.g. `["build"]`) against the lakehouse; True when it succeeded."""
+    if not (PROJECT_DIR / "dbt_project.yml").exists():
+        raise ReelhouseError(f"no dbt_project.yml in {PROJECT_DIR}; run reelhouse from its source tree")
+    environment = dbt_environment(settings)
+    os.environ["REELHOUSE_HOME"] = environment.pop("REELHOUSE_HOME")  # the settings decide the home
+    for key, value in environment.items():
+        os.environ.setdefault(key, value)
+    spark = build_spark(settings, "reelhouse-dbt", catalog=True)
+    ingestion_io.register_in_catalog(spark, source_tables(settings))
+
+    from dbt.cli.main import dbtRunner
+
+    extra = []
+    if "--project-dir" not in arguments:
+        extra += ["--project-dir", str(PROJECT_DIR)]
+    if "--profiles-dir" not in arguments:
+        extra += ["--profiles-dir", str(PROFILES_DIR)]
+    result = dbtRunner().invoke([*arguments, *extra])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise ReelhouseError(f"dbt failed: {result.exception}")
+    return bool(result.success)
