@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install jars demo test test-unit lint bench clean kafka-stop
+.PHONY: install jars demo test test-unit lint bench bench-dbt clean kafka-stop stop
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,7 @@ demo: jars
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/sqlfluff lint lakehouse_models/models
 
 test: jars lint
 	bash scripts/run-pytest.sh $(BIN)/python -m pytest
@@ -34,9 +35,18 @@ test-unit: install
 bench: jars
 	$(BIN)/reelhouse bench ingest
 
+bench-dbt: jars
+	$(BIN)/reelhouse bench dbt
+
 kafka-stop: install
 	$(BIN)/reelhouse kafka stop
 
+# stop the services `make demo` leaves running
+stop: install
+	$(BIN)/reelhouse kafka stop
+	$(BIN)/reelhouse metastore stop
+
 clean:
 	-$(BIN)/reelhouse kafka stop
+	-$(BIN)/reelhouse metastore stop
 	rm -rf lakehouse bench/*.json .pytest_cache

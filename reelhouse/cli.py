@@ -66,6 +66,10 @@ def _start(text: str) -> datetime | None:
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
+def _sizes(text: str) -> list[int]:
+    return [_positive_int(part.strip()) for part in text.split(",")]
+
+
 def _port(text: str) -> int:
     value = _positive_int(text)
     if value > 65535:
@@ -130,9 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.add_argument("--output", type=Path, help="file (default: standard output)")
 
     bench = commands.add_parser("bench", help="measure a layer and write JSON")
-    bench.add_argument("layer", choices=("ingest",))
+    bench.add_argument("layer", choices=("ingest", "dbt"))
     bench.add_argument("--output", type=Path, help="JSON file (default bench/<layer>.json)")
-    bench.add_argument("--events", type=_positive_int, default=600_000, help="events for the throughput run")
+    bench.add_argument("--events", type=_positive_int, default=600_000, help="ingest: events for the throughput run")
+    bench.add_argument("--sizes", type=_sizes, default=[1_000_000, 10_000_000],
+                       help="dbt: comma-separated bronze sizes (default 1000000,10000000)")
 
     demo = commands.add_parser("demo", help="run the pipeline end to end on the embedded default")
     demo.add_argument("--events", type=_positive_int, default=200_000)
@@ -276,10 +282,15 @@ def _counts(settings: Settings) -> None:
 
 
 def _bench(settings: Settings, args: argparse.Namespace) -> None:
-    from reelhouse.bench import bench_ingest
-
     output = args.output or Path("bench") / f"{args.layer}.json"
-    result = bench_ingest(settings, events=args.events)
+    if args.layer == "dbt":
+        from reelhouse.bench_dbt import bench_dbt
+
+        result = bench_dbt(settings, sizes=args.sizes)
+    else:
+        from reelhouse.bench import bench_ingest
+
+        result = bench_ingest(settings, events=args.events)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

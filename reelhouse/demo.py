@@ -1,8 +1,9 @@
 """`reelhouse demo`: the main job end to end on the embedded default (local Spark, one broker).
 
-Starts Kafka, produces events (1 % malformed on purpose), streams them into bronze with
-`--available-now`, and prints the counts and the measured throughput. Kafka stays up
-afterwards so that more events can be produced and streamed; `reelhouse kafka stop` ends it.
+Starts Kafka and the shared metastore, produces events (1 % malformed on purpose), streams
+them into bronze with `--available-now`, builds silver and gold with dbt (`dbt build`, then
+`dbt source freshness` and `dbt docs generate`), and prints what gold says. Kafka and the
+metastore stay up afterwards; `reelhouse kafka stop` and `reelhouse metastore stop` end them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from __future__ import annotations
 from ingestion.generator import GeneratorOptions
 from ingestion.jobs.stream import BRONZE, QUARANTINE, StreamOptions, run
 from ingestion.producer import Progress, produce
+from reelhouse.dbt_runner import run_dbt
+from reelhouse.errors import ReelhouseError
 from reelhouse.kafka_cluster import ClusterLayout, KafkaCluster, ensure_topic
+from reelhouse.metastore import Metastore
 from reelhouse.settings import Settings
 from reelhouse.spark import build_spark
 
@@ -21,6 +25,12 @@ def run_demo(settings: Settings, events: int) -> None:
     for line in KafkaCluster(layout, settings.jars_cache).start():
         print(f"== kafka: {line}")
     ensure_topic(settings.bootstrap_servers, settings.topic, settings.topic_partitions, 1)
+    metastore = Metastore(settings.metastore_dir, settings.metastore_host, settings.metastore_port,
+                          settings.jars_cache)
+    for line in metastore.start():
+        print(f"== metastore: {line}")
+    # one session for the whole demo: the stream works on paths, dbt on names in the metastore
+    spark = build_spark(settings, "reelhouse-demo", catalog=True)
 
     print(f"== producing {events:,} events to {settings.topic} (1 % malformed on purpose)")
     sent = produce(
@@ -31,7 +41,6 @@ def run_demo(settings: Settings, events: int) -> None:
 
     print("== streaming Kafka -> bronze (available-now)")
     report = run(settings, StreamOptions(available_now=True))
-    spark = build_spark(settings, "reelhouse-demo")
     bronze = spark.read.format("delta").load(str(settings.table_path(*BRONZE)))
     quarantine = spark.read.format("delta").load(str(settings.table_path(*QUARANTINE)))
     print(f"   streamed {report.input_rows:,} records in {report.batches} micro-batch(es): "
@@ -41,5 +50,41 @@ def run_demo(settings: Settings, events: int) -> None:
     print(f"   bronze/playback_events_quarantine: {quarantine.count():>10,} rows")
     for row in quarantine.groupBy("reason").count().orderBy("reason").collect():
         print(f"      {row.reason:<24}{row['count']:>8,}")
-    print("== done. Kafka keeps running for more: `reelhouse produce`, `reelhouse stream`; "
-          "stop it with `reelhouse kafka stop`.")
+
+    for command in (["build"], ["source", "freshness"], ["docs", "generate"]):
+        print(f"== dbt {' '.join(command)}")
+        if not run_dbt(settings, command):
+            raise ReelhouseError(f"dbt {' '.join(command)} failed; its log is under {settings.home / '_dbt'}")
+    _print_gold(spark)
+    print(f"== done. dbt docs: {settings.home / '_dbt' / 'target' / 'index.html'}; "
+          "query gold with `reelhouse sql \"select ... from gold.<table>\"`.")
+    print("   Kafka and the metastore keep running: `reelhouse kafka stop`, `reelhouse metastore stop`.")
+
+
+def _print_gold(spark) -> None:
+    print("== gold: worst stalled-time ratio by region and CDN (started views)")
+    worst = spark.sql("""
+        select region, cdn, sum(video_start_attempts) as attempts,
+               sum(rebuffer_seconds) / (sum(watch_time_seconds) + sum(rebuffer_seconds)) as stalled,
+               sum(exits_before_video_start) / sum(video_start_attempts) as ebvs
+        from gold.fct_hourly_qoe group by region, cdn order by stalled desc limit 5
+    """).collect()
+    for r in worst:
+        print(f"   {r.region} via {r.cdn:<10} stalled {r.stalled:6.2%}  exits before start {r.ebvs:6.2%}  "
+              f"({r.attempts:,} attempts)")
+    uptake = spark.sql("""
+        select sum(recommended_views) / sum(views) as uptake from gold.fct_daily_recommendation_uptake
+    """).first()
+    completion = spark.sql("""
+        select avg(case when is_recommended then completion_ratio end) as recommended,
+               avg(case when not is_recommended then completion_ratio end) as organic
+        from gold.fct_views
+    """).first()
+    print(f"== gold: {uptake.uptake:.1%} of views came from a recommendation; mean completion "
+          f"{completion.recommended:.1%} recommended vs {completion.organic:.1%} organic")
+    active = spark.sql("""
+        select activity_date, daily_active_users, weekly_active_users
+        from gold.fct_daily_active_users order by activity_date desc limit 1
+    """).first()
+    print(f"== gold: on {active.activity_date} {active.daily_active_users:,} daily and "
+          f"{active.weekly_active_users:,} weekly active users")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from reelhouse import processes
 from reelhouse.kafka_cluster import ClusterLayout, KafkaCluster, free_broker_port
+from reelhouse.metastore import Metastore
 from reelhouse.settings import Settings
 from reelhouse.spark import build_spark
 
@@ -39,3 +44,61 @@ def kafka(settings: Settings):
     cluster.start()
     yield broker_settings
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def lakehouse_with_catalog(tmp_path_factory):
+    """A factory: a fresh lakehouse home with its own running metastore, as Settings.
+
+    Each home gets its own metastore so that table names of one test never point at
+    another test's files. Every metastore started is stopped after the session.
+    """
+    started = []
+
+    def make(name: str) -> Settings:
+        home = tmp_path_factory.mktemp(name)
+        port = next(p for p in range(31527, 32027) if processes.port_free("127.0.0.1", p))
+        lakehouse = Settings.from_env({"REELHOUSE_HOME": str(home)}).with_overrides(
+            spark_master="local[2]", shuffle_partitions=2, metastore_port=port
+        )
+        metastore = Metastore(lakehouse.metastore_dir, lakehouse.metastore_host, port, lakehouse.jars_cache)
+        metastore.start()
+        started.append(metastore)
+        return lakehouse
+
+    yield make
+    for metastore in started:
+        metastore.stop()
+
+
+def cli_environment(settings: Settings) -> dict[str, str]:
+    """The environment under which a `reelhouse` subprocess works on `settings`' lakehouse."""
+    return {
+        **os.environ,
+        "REELHOUSE_HOME": str(settings.home),
+        "REELHOUSE_METASTORE_PORT": str(settings.metastore_port),
+        "REELHOUSE_KAFKA_PORT": str(settings.kafka_port),
+        "REELHOUSE_TOPIC": settings.topic,
+        "REELHOUSE_SPARK_MASTER": settings.spark_master,
+        "REELHOUSE_SHUFFLE_PARTITIONS": str(settings.shuffle_partitions),
+    }
+
+
+def run_cli(settings: Settings, *arguments: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """`reelhouse <arguments>` in a subprocess (its own JVM), output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "reelhouse.cli", *arguments], env=cli_environment(settings),
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def reelhouse_cli():
+    """`reelhouse_cli(settings, "dbt", "build")` runs the CLI in a subprocess on that lakehouse."""
+    return run_cli
+
+
+@pytest.fixture(scope="session")
+def reelhouse_env():
+    """`reelhouse_env(settings)`: the environment for a long-running `reelhouse` subprocess."""
+    return cli_environment

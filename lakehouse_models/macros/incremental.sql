@@ -36,3 +36,17 @@
     {%- endif -%}
     {{ return("('" ~ (values | sort | join("', '")) ~ "')") }}
 {%- endmacro %}
+
+
+{#-
+    The largest `column` of `relation` right now, as a SQL literal: the upper bound of what an
+    incremental run takes from an append-only source. Rows committed later (a stream keeps
+    writing) lie above it and wait for the next run. `null` when the source is empty.
+-#}
+{% macro newest_value(relation, column) -%}
+    {%- if not execute -%}
+        {{ return("cast(null as timestamp)") }}
+    {%- endif -%}
+    {%- set found = run_query("select cast(max(" ~ column ~ ") as string) from " ~ relation).columns[0].values()[0] -%}
+    {{ return("cast(null as timestamp)" if found is none else "timestamp'" ~ found ~ "'") }}
+{%- endmacro %}

@@ -21,6 +21,9 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         (["kafka", "restart"], "invalid choice: 'restart'"),
         (["kafka", "start", "--port", "70000"], "expected a port number up to 65535"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["metastore", "begin"], "invalid choice: 'begin'"),
+        (["bench", "dbt", "--sizes", "1000,none"], "expected a whole number, got 'none'"),
+        (["load-generated", "--events", "-3"], "expected a number above 0"),
         ([], "the following arguments are required: COMMAND"),
     ],
 )
@@ -41,6 +44,24 @@ def test_missing_broker_is_a_one_line_error(tmp_path):
         assert result.returncode == 1
         assert result.stderr.strip() == (
             "reelhouse: error: no Kafka broker at 127.0.0.1:1; start one with `reelhouse kafka start`")
+
+
+def test_missing_metastore_is_a_one_line_error(tmp_path):
+    import os
+
+    env = {**os.environ, "REELHOUSE_HOME": str(tmp_path), "REELHOUSE_METASTORE_PORT": "1"}
+    for command in (["dbt", "build"], ["sql", "show tables"]):
+        result = run_cli(*command, env=env)
+        assert result.returncode == 1
+        assert result.stderr.strip() == (
+            "reelhouse: error: no metastore at 127.0.0.1:1; start it with `reelhouse metastore start`"
+        )
+
+
+def test_dbt_without_a_command_is_a_one_line_error():
+    result = run_cli("dbt")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "reelhouse: error: name a dbt command, e.g. `reelhouse dbt build`"
 
 
 def test_bad_environment_value_is_a_one_line_error(tmp_path):

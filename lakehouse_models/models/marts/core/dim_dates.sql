@@ -5,11 +5,11 @@ with
 
 days as (
 
-    select explode(sequence(date'2020-01-01', date'2035-12-31', interval 1 day)) as date_day
+    select explode(sequence(date '2020-01-01', date '2035-12-31', interval 1 day)) as date_day
 
 ),
 
-final as (
+calendar as (
 
     select
         date_day,
@@ -23,8 +23,15 @@ final as (
         cast(date_trunc('week', date_day) as date) as week_start_date,
         trunc(date_day, 'month') as month_start_date
     from days
-    {%- if is_incremental() %}
-    where date_day > (select max(date_day) from {{ this }})
+
+),
+
+final as (
+
+    select calendar.*
+    from calendar
+    {% if is_incremental() -%}
+        left anti join {{ this }} as built on calendar.date_day = built.date_day
     {%- endif %}
 
 )

@@ -97,8 +97,9 @@ final as (
     full outer join quarantined_hourly
         on received_hourly.ingested_hour = quarantined_hourly.ingested_hour
     left join kept_hourly
-        on coalesce(received_hourly.ingested_hour, quarantined_hourly.ingested_hour)
-        = kept_hourly.ingested_hour
+        on
+            coalesce(received_hourly.ingested_hour, quarantined_hourly.ingested_hour)
+            = kept_hourly.ingested_hour
 
 )
 

@@ -21,8 +21,9 @@ windowed as (
         user_days.event_date
     from activity_dates
     inner join user_days
-        on user_days.event_date between date_sub(activity_dates.activity_date, 29)
-        and activity_dates.activity_date
+        on
+            user_days.event_date between date_sub(activity_dates.activity_date, 29)
+            and activity_dates.activity_date
 
 ),
 

@@ -55,8 +55,8 @@ hourly as (
             as watch_time_seconds_1080p_plus,
         avg(started_startup_time_ms) as startup_time_mean_ms,
         -- nearest rank: a startup time some view really had
-        percentile_disc(0.5) within group (order by started_startup_time_ms) as startup_time_p50_ms,
-        percentile_disc(0.95) within group (order by started_startup_time_ms) as startup_time_p95_ms,
+        percentile_disc(0.5) within group (order by started_startup_time_ms) as startup_time_p50_ms,  -- noqa
+        percentile_disc(0.95) within group (order by started_startup_time_ms) as startup_time_p95_ms,  -- noqa
         sum(started_rebuffer_seconds)
         / nullif(sum(stall_measured_watch_time_seconds) + sum(started_rebuffer_seconds), 0)
             as stalled_time_ratio,

@@ -10,17 +10,23 @@
     )
 }}
 
-{%- set ingested_after = incremental_watermark('ingested_at') %}
+{#- bronze rows from just after the previous run's bound up to this run's: duplicates that
+    silver drops move the bound on too, so they are read once -#}
+{%- set ingested_after = incremental_watermark('bronze_ingested_through') %}
+{%- set ingested_through = newest_value(source('playback', 'playback_events'), 'ingested_at') %}
 {%- set newest_event_at = incremental_watermark('event_at') %}
+{%- set run_started = run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f') %}
 
 with
 
 events as (
 
     select * from {{ source('playback', 'playback_events') }}
-    {%- if ingested_after %}
-    where ingested_at > {{ ingested_after }}
-    {%- endif %}
+    where
+        {% if ingested_after -%}
+            ingested_at > {{ ingested_after }} and
+        {% endif -%}
+        ingested_at <= {{ ingested_through }}
 
 ),
 
@@ -104,16 +110,17 @@ final as (
         is_skipped,
         is_recommended,
         has_video_started,
-        {%- if newest_event_at %}
-        event_at < {{ newest_event_at }} - interval {{ var('late_arrival_minutes') }} minutes
-        {%- else %}
-        false
+        {% if newest_event_at -%}
+            event_at < {{ newest_event_at }} - interval {{ var('late_arrival_minutes') }} minutes
+        {%- else -%}
+            false
         {%- endif %} as is_late_arrival,
         event_date,
         event_at,
         kafka_timestamp,
         ingested_at,
-        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp) as loaded_at
+        cast('{{ run_started }}' as timestamp) as loaded_at,
+        {{ ingested_through }} as bronze_ingested_through
     from ranked
     where arrival_rank = 1
 

@@ -1,0 +1,150 @@
+"""`dbt build` of the whole project on a small generated lakehouse, then an incremental run.
+
+Bronze is filled in-process (the stream's own write path, without Kafka); dbt runs as
+`reelhouse dbt ...` subprocesses against the lakehouse's own metastore, as users run it.
+Expected figures are computed here from bronze with PySpark, not taken from dbt's output.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
+
+from ingestion.generator import SEED_EPOCH, GeneratorOptions
+from ingestion.jobs import load_generated
+from ingestion.jobs.stream import BRONZE, QUARANTINE
+
+pytestmark = pytest.mark.integration
+
+EVENTS = 20_000
+DUPLICATED = 1_500  # the first events of the same seed, sent again
+TOP_UP = 200  # 1 %
+
+
+def _table(spark, settings, layer, name):
+    return spark.read.format("delta").load(str(settings.table_path(layer, name)))
+
+
+def _dbt(reelhouse_cli, settings, *arguments):
+    result = reelhouse_cli(settings, "dbt", *arguments)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def lakehouse(spark, lakehouse_with_catalog, reelhouse_cli):
+    settings = lakehouse_with_catalog("dbt")
+    load_generated.run(spark, settings, GeneratorOptions(events=EVENTS, seed=5, bad_ratio=0.02, days=3))
+    load_generated.run(spark, settings, GeneratorOptions(events=DUPLICATED, seed=5, bad_ratio=0.02, days=3))
+    output = _dbt(reelhouse_cli, settings, "build")
+    return settings, output
+
+
+def test_build_passes_every_data_and_unit_test(lakehouse):
+    _, output = lakehouse
+    assert "Completed successfully" in output
+    assert "unit tests" in output and "data tests" in output
+
+
+def test_silver_has_one_row_per_event_and_keeps_the_first_copy(spark, lakehouse):
+    settings, _ = lakehouse
+    bronze = _table(spark, settings, *BRONZE)
+    silver = _table(spark, settings, "silver", "stg_playback__events")
+    assert silver.count() == bronze.select("event_id").distinct().count()
+    assert silver.count() < bronze.count()  # the duplicated events were really sent twice
+    first_offsets = bronze.groupBy("event_id").agg(F.min("ingested_at").alias("first_ingested_at"))
+    kept = silver.join(first_offsets, "event_id")
+    assert kept.where(F.col("ingested_at") != F.col("first_ingested_at")).count() == 0
+
+
+def test_data_quality_counts_match_bronze_and_quarantine(spark, lakehouse):
+    settings, _ = lakehouse
+    bronze = _table(spark, settings, *BRONZE)
+    quarantine = _table(spark, settings, *QUARANTINE)
+    quality = _table(spark, settings, "gold", "fct_hourly_data_quality").agg(
+        F.sum("received_records").alias("received"), F.sum("quarantined_records").alias("quarantined"),
+        F.sum("duplicates_removed").alias("duplicates"),
+    ).first()
+    assert quality.received == EVENTS + DUPLICATED
+    assert quality.quarantined == quarantine.count()
+    assert quality.duplicates == bronze.count() - bronze.select("event_id").distinct().count()
+    by_reason = {r.reason: r.n for r in _table(spark, settings, "gold", "fct_hourly_quarantine")
+                 .groupBy("reason").agg(F.sum("quarantined_records").alias("n")).collect()}
+    assert by_reason == {r.reason: r["count"] for r in quarantine.groupBy("reason").count().collect()}
+
+
+def test_qoe_mart_agrees_with_a_pyspark_computation_from_silver(spark, lakehouse):
+    settings, _ = lakehouse
+    silver = _table(spark, settings, "silver", "stg_playback__events")
+    started = silver.where("has_video_started")
+    expected = started.groupBy("region", "cdn").agg(
+        (F.sum("rebuffer_seconds") / (F.sum("watch_time_seconds") + F.sum("rebuffer_seconds"))).alias("stalled"),
+        (F.sum(F.col("bitrate_kbps") * F.col("watch_time_seconds")) / F.sum("watch_time_seconds")).alias("bitrate"),
+    )
+    qoe = _table(spark, settings, "gold", "fct_hourly_qoe").groupBy("region", "cdn").agg(
+        (F.sum("rebuffer_seconds") / (F.sum("watch_time_seconds") + F.sum("rebuffer_seconds"))).alias("stalled"),
+        (F.sum("bitrate_kbps_watch_seconds") / F.sum("watch_time_seconds")).alias("bitrate"),
+        F.sum("video_start_attempts").alias("attempts"),
+    )
+    joined = expected.join(qoe, ["region", "cdn"]).collect()
+    assert len(joined) == expected.count() > 10
+    for row in joined:
+        assert row[2] == pytest.approx(row[4], rel=1e-9)
+        assert row[3] == pytest.approx(row[5], rel=1e-9)
+    assert sum(r.attempts for r in joined) == silver.count()
+    # the generator serves India badly from fastly: the mart must show it
+    stalled = {(r.region, r.cdn): r[4] for r in joined}
+    assert stalled[("IN", "fastly")] > stalled[("IN", "akamai")]
+
+
+def test_engagement_views_add_up_to_the_views_in_silver(spark, lakehouse):
+    settings, _ = lakehouse
+    silver = _table(spark, settings, "silver", "stg_playback__events")
+    engagement = _table(spark, settings, "gold", "fct_daily_engagement")
+    assert engagement.agg(F.sum("views")).first()[0] == silver.count()
+    uptake = _table(spark, settings, "gold", "fct_daily_recommendation_uptake")
+    assert uptake.agg(F.sum("recommended_views")).first()[0] == silver.where("is_recommended").count()
+
+
+def test_docs_generate_and_source_freshness(reelhouse_cli, lakehouse):
+    settings, _ = lakehouse
+    _dbt(reelhouse_cli, settings, "docs", "generate")
+    target = settings.home / "_dbt" / "target"
+    catalog = json.loads((target / "catalog.json").read_text())
+    assert "model.reelhouse.fct_hourly_qoe" in catalog["nodes"]
+    assert (target / "index.html").exists()
+    freshness = _dbt(reelhouse_cli, settings, "source", "freshness")
+    assert "PASS freshness of playback.playback_events" in freshness
+
+
+def test_second_build_reads_only_the_new_events(spark, reelhouse_cli, lakehouse):
+    settings, _ = lakehouse
+    bronze_before = _table(spark, settings, *BRONZE).count()
+    load_generated.run(spark, settings, GeneratorOptions(
+        events=TOP_UP, seed=6, start=SEED_EPOCH + timedelta(days=3), days=0.03,
+    ))
+    new_bronze_rows = _table(spark, settings, *BRONZE).count() - bronze_before
+    _dbt(reelhouse_cli, settings, "build")
+
+    silver_table = DeltaTable.forPath(spark, str(settings.table_path("silver", "stg_playback__events")))
+    merge = silver_table.history(1).first()
+    assert merge.operation == "MERGE"
+    assert int(merge.operationMetrics["numSourceRows"]) == new_bronze_rows
+    assert int(merge.operationMetrics["numTargetRowsInserted"]) == new_bronze_rows
+
+    # gold rewrote only the days that received views
+    engagement = DeltaTable.forPath(spark, str(settings.table_path("gold", "fct_daily_engagement")))
+    new_days = _table(spark, settings, "gold", "fct_views").where(
+        F.col("event_date") >= (SEED_EPOCH + timedelta(days=3)).date()).select("event_date").distinct().count()
+    overwrite = engagement.history(1).first()
+    rows_of_new_days = _table(spark, settings, "gold", "fct_daily_engagement").where(
+        F.col("event_date") >= (SEED_EPOCH + timedelta(days=3)).date()).count()
+    assert new_days >= 1
+    assert int(overwrite.operationMetrics["numOutputRows"]) == rows_of_new_days
+
+    silver = _table(spark, settings, "silver", "stg_playback__events")
+    assert silver.count() == _table(spark, settings, *BRONZE).select("event_id").distinct().count()
