@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -145,6 +146,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _jars(settings: Settings, args: argparse.Namespace) -> None:
+    from reelhouse import jvm
+    from reelhouse.spark import pyspark_jars_dir
+
+    print(f"spark: {len(jvm.spark_extra_jars(settings.jars_cache, pyspark_jars_dir()))} jars")
+    print(f"kafka: {len(jvm.resolve('kafka', settings.jars_cache))} jars")
+    print(f"metastore: {len(jvm.resolve('metastore', settings.jars_cache))} jars")
+    print(f"cache: {settings.jars_cache}")
+
+
 def _kafka(settings: Settings, args: argparse.Namespace) -> None:
     from reelhouse.kafka_cluster import ClusterLayout, KafkaCluster, ensure_topic
 
@@ -249,7 +260,7 @@ def _sql(settings: Settings, args: argparse.Namespace) -> None:
         print("\t".join(row))
 
 
-def _catalog(args: argparse.Namespace) -> None:
+def _catalog(settings: Settings, args: argparse.Namespace) -> None:
     import csv
 
     from ingestion.generator import World, catalog_rows
@@ -274,7 +285,7 @@ def _load_generated(settings: Settings, args: argparse.Namespace) -> None:
     print(f"loaded {report.events:,} generated records into bronze and quarantine in {report.batches} batches")
 
 
-def _counts(settings: Settings) -> None:
+def _counts(settings: Settings, args: argparse.Namespace) -> None:
     from ingestion.jobs.stream import table_counts
 
     for table, count in table_counts(settings).items():
@@ -303,6 +314,13 @@ def _demo(settings: Settings, args: argparse.Namespace) -> None:
     run_demo(settings, args.events)
 
 
+COMMANDS = {
+    "jars": _jars, "kafka": _kafka, "produce": _produce, "stream": _stream, "counts": _counts,
+    "load-generated": _load_generated, "metastore": _metastore, "dbt": _dbt, "sql": _sql,
+    "catalog": _catalog, "bench": _bench, "demo": _demo,
+}
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
@@ -312,40 +330,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.command == "kafka" and args.port:
             settings = settings.with_overrides(kafka_port=args.port)
-        if args.command == "jars":
-            from reelhouse import jvm
-            from reelhouse.spark import pyspark_jars_dir
-
-            print(f"spark: {len(jvm.spark_extra_jars(settings.jars_cache, pyspark_jars_dir()))} jars")
-            print(f"kafka: {len(jvm.resolve('kafka', settings.jars_cache))} jars")
-            print(f"metastore: {len(jvm.resolve('metastore', settings.jars_cache))} jars")
-            print(f"cache: {settings.jars_cache}")
-        elif args.command == "kafka":
-            _kafka(settings, args)
-        elif args.command == "produce":
-            _produce(settings, args)
-        elif args.command == "stream":
-            _stream(settings, args)
-        elif args.command == "counts":
-            _counts(settings)
-        elif args.command == "load-generated":
-            _load_generated(settings, args)
-        elif args.command == "metastore":
-            _metastore(settings, args)
-        elif args.command == "dbt":
-            _dbt(settings, args)
-        elif args.command == "sql":
-            _sql(settings, args)
-        elif args.command == "catalog":
-            _catalog(args)
-        elif args.command == "bench":
-            _bench(settings, args)
-        elif args.command == "demo":
-            _demo(settings, args)
+        COMMANDS[args.command](settings, args)
     except ReelhouseError as error:
         sys.exit(f"reelhouse: error: {error}")
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:  # e.g. `reelhouse catalog | head`: the reader has had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
 
 
 if __name__ == "__main__":

@@ -84,7 +84,7 @@ def _print_gold(spark) -> None:
           f"{completion.recommended:.1%} recommended vs {completion.organic:.1%} organic")
     active = spark.sql("""
         select activity_date, daily_active_users, weekly_active_users
-        from gold.fct_daily_active_users order by activity_date desc limit 1
+        from gold.fct_daily_active_users order by daily_active_users desc limit 1
     """).first()
-    print(f"== gold: on {active.activity_date} {active.daily_active_users:,} daily and "
+    print(f"== gold: busiest day {active.activity_date}: {active.daily_active_users:,} daily and "
           f"{active.weekly_active_users:,} weekly active users")

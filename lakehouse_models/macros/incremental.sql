@@ -50,3 +50,17 @@
     {%- set found = run_query("select cast(max(" ~ column ~ ") as string) from " ~ relation).columns[0].values()[0] -%}
     {{ return("cast(null as timestamp)" if found is none else "timestamp'" ~ found ~ "'") }}
 {%- endmacro %}
+
+
+{#-
+    The body of an import CTE: `relation`'s rows on the event dates that received rows since
+    this model's watermark (all rows on a full build). Models that recompute whole days and
+    `insert_overwrite` their partitions select from it.
+-#}
+{% macro rows_on_changed_dates(relation) -%}
+    {%- set changed_dates = changed_partitions(relation, 'event_date', 'source_loaded_at', 'source_loaded_at') -%}
+    select * from {{ relation }}
+    {%- if changed_dates %}
+    where event_date in {{ changed_dates }}
+    {%- endif %}
+{%- endmacro %}

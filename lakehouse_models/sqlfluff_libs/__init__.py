@@ -18,3 +18,7 @@ def changed_partitions(relation, partition_column, loaded_at_column, watermark_c
 
 def newest_value(relation, column):
     return "timestamp'2025-05-14 00:00:00'"
+
+
+def rows_on_changed_dates(relation):
+    return f"select * from {relation}"

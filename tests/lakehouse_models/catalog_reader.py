@@ -33,7 +33,7 @@ def main() -> None:
             except Exception as error:  # noqa: BLE001 - every failure is the finding
                 first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
                 print(json.dumps({"query": query, "error": first_line}), flush=True)
-        time.sleep(0.5)
+        time.sleep(2)
 
 
 if __name__ == "__main__":

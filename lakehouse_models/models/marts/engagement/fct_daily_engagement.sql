@@ -1,22 +1,11 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='insert_overwrite',
-        partition_by=['event_date'],
-        on_schema_change='fail',
-    )
-}}
-
-{%- set changed_dates = changed_partitions(ref('fct_views'), 'event_date', 'source_loaded_at', 'source_loaded_at') %}
+-- recomputes the days that received new views, and overwrites their partitions
+{{ config(materialized='incremental', incremental_strategy='insert_overwrite', partition_by=['event_date']) }}
 
 with
 
 views as (
 
-    select * from {{ ref('fct_views') }}
-    {%- if changed_dates %}
-    where event_date in {{ changed_dates }}
-    {%- endif %}
+    {{ rows_on_changed_dates(ref('fct_views')) }}
 
 ),
 
