@@ -37,10 +37,7 @@ def run_dbt(settings: Settings, arguments: list[str]) -> bool:
     """Run one dbt command (e.g. `["build"]`) against the lakehouse; True when it succeeded."""
     if not (PROJECT_DIR / "dbt_project.yml").exists():
         raise ReelhouseError(f"no dbt_project.yml in {PROJECT_DIR}; run reelhouse from its source tree")
-    environment = dbt_environment(settings)
-    os.environ["REELHOUSE_HOME"] = environment.pop("REELHOUSE_HOME")  # the settings decide the home
-    for key, value in environment.items():
-        os.environ.setdefault(key, value)
+    os.environ.update(dbt_environment(settings))  # the settings decide the home and dbt's folders
     spark = build_spark(settings, "reelhouse-dbt", catalog=True)
     ingestion_io.register_in_catalog(spark, source_tables(settings))
 
