@@ -32,10 +32,6 @@ TARGET_INCREMENTAL_OVER_FULL = 0.15  # at the largest size
 WEEK_DAYS = 7.0
 
 
-def _free_port(first: int) -> int:
-    return next(p for p in range(first, first + 500) if processes.port_free("127.0.0.1", p))
-
-
 def _timed_build(settings: Settings, arguments: list[str]) -> dict:
     started = time.perf_counter()
     if not run_dbt(settings, arguments):
@@ -70,7 +66,7 @@ def _last_silver_merge(spark, settings: Settings) -> dict:
 
 def bench_dbt(settings: Settings, sizes: list[int], increment: float = 0.01) -> dict:
     bench_home = settings.home / "_bench" / f"dbt-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
-    bench = settings.with_overrides(home=bench_home, metastore_port=_free_port(1627))
+    bench = settings.with_overrides(home=bench_home, metastore_port=processes.free_port(1627))
     metastore = Metastore(bench.metastore_dir, bench.metastore_host, bench.metastore_port, bench.jars_cache)
     metastore.start()
     runs = []

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from reelhouse import jvm
+from reelhouse.errors import ReelhouseError
 
 
 def pid_alive(pid_file: Path, marker: bytes) -> int | None:
@@ -40,6 +41,14 @@ def port_free(host: str, port: int) -> bool:
         except OSError:
             return False
         return True
+
+
+def free_port(first: int, host: str = "127.0.0.1", span: int = 500) -> int:
+    """The first port from `first` on that nothing listens on."""
+    for port in range(first, first + span):
+        if port_free(host, port):
+            return port
+    raise ReelhouseError(f"no free port from {first} to {first + span}")
 
 
 def reap(pid: int) -> None:

@@ -57,7 +57,7 @@ def lakehouse_with_catalog(tmp_path_factory):
 
     def make(name: str) -> Settings:
         home = tmp_path_factory.mktemp(name)
-        port = next(p for p in range(31527, 32027) if processes.port_free("127.0.0.1", p))
+        port = processes.free_port(31527)
         lakehouse = Settings.from_env({"REELHOUSE_HOME": str(home)}).with_overrides(
             spark_master="local[2]", shuffle_partitions=2, metastore_port=port
         )

@@ -5,36 +5,43 @@
     skip files on a literal comparison, not on a scalar subquery.
 -#}
 
+{#- The largest timestamp `column` of `relation` as a SQL literal, or none when it has no rows. -#}
+{% macro max_timestamp_literal(relation, column) -%}
+    {%- set found = run_query("select cast(max(" ~ column ~ ") as string) from " ~ relation).columns[0].values()[0] -%}
+    {{ return(none if found is none else "timestamp'" ~ found ~ "'") }}
+{%- endmacro %}
+
+
+{#- The distinct values of `column` in `relation` (where `condition`) as a SQL list `('a', 'b')`, or none. -#}
+{% macro distinct_values_list(relation, column, condition='true') -%}
+    {%- set values = run_query(
+        "select distinct cast(" ~ column ~ " as string) from " ~ relation ~ " where " ~ condition
+    ).columns[0].values() -%}
+    {{ return(none if values | length == 0 else "('" ~ (values | sort | join("', '")) ~ "')") }}
+{%- endmacro %}
+
+
 {#- The largest `column` of this model's table as a SQL literal, or none on a full build. -#}
 {% macro incremental_watermark(column) -%}
     {%- if not (execute and is_incremental()) -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set found = run_query("select cast(max(" ~ column ~ ") as string) from " ~ this).columns[0].values()[0] -%}
-    {{ return(none if found is none else "timestamp'" ~ found ~ "'") }}
+    {{ return(max_timestamp_literal(this, column)) }}
 {%- endmacro %}
 
 
 {#-
-    The distinct values of `partition_column` among the rows of `relation` loaded after
-    this model's watermark on `loaded_at_column`, as a SQL list `('a', 'b')`; none on a
+    The distinct values of `partition_column` among the rows of `relation` whose
+    `loaded_at_column` is past this model's largest one, as a SQL list `('a', 'b')`; none on a
     full build. A model recomputes these partitions and `insert_overwrite`s them.
 -#}
-{% macro changed_partitions(relation, partition_column, loaded_at_column, watermark_column) -%}
-    {%- set watermark = incremental_watermark(watermark_column) -%}
+{% macro changed_partitions(relation, partition_column, loaded_at_column) -%}
+    {%- set watermark = incremental_watermark(loaded_at_column) -%}
     {%- if watermark is none -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set query -%}
-        select distinct cast({{ partition_column }} as string)
-        from {{ relation }}
-        where {{ loaded_at_column }} > {{ watermark }}
-    {%- endset -%}
-    {%- set values = run_query(query).columns[0].values() -%}
-    {%- if values | length == 0 -%}
-        {{ return("(null)") }}
-    {%- endif -%}
-    {{ return("('" ~ (values | sort | join("', '")) ~ "')") }}
+    {%- set changed = distinct_values_list(relation, partition_column, loaded_at_column ~ " > " ~ watermark) -%}
+    {{ return("(null)" if changed is none else changed) }}
 {%- endmacro %}
 
 
@@ -44,11 +51,8 @@
     writing) lie above it and wait for the next run. `null` when the source is empty.
 -#}
 {% macro newest_value(relation, column) -%}
-    {%- if not execute -%}
-        {{ return("cast(null as timestamp)") }}
-    {%- endif -%}
-    {%- set found = run_query("select cast(max(" ~ column ~ ") as string) from " ~ relation).columns[0].values()[0] -%}
-    {{ return("cast(null as timestamp)" if found is none else "timestamp'" ~ found ~ "'") }}
+    {%- set found = max_timestamp_literal(relation, column) if execute else none -%}
+    {{ return("cast(null as timestamp)" if found is none else found) }}
 {%- endmacro %}
 
 
@@ -58,7 +62,7 @@
     `insert_overwrite` their partitions select from it.
 -#}
 {% macro rows_on_changed_dates(relation) -%}
-    {%- set changed_dates = changed_partitions(relation, 'event_date', 'source_loaded_at', 'source_loaded_at') -%}
+    {%- set changed_dates = changed_partitions(relation, 'event_date', 'source_loaded_at') -%}
     select * from {{ relation }}
     {%- if changed_dates %}
     where event_date in {{ changed_dates }}

@@ -10,15 +10,9 @@
 {% macro spark__get_merge_sql(target, source, unique_key, dest_columns, incremental_predicates) %}
     {%- set predicates = [] if incremental_predicates is none else [] + incremental_predicates -%}
     {%- set prune_column = config.get('prune_target_on') -%}
-    {%- if prune_column -%}
-        {%- set values = run_query(
-            "select distinct cast(" ~ prune_column ~ " as string) from " ~ source
-        ).columns[0].values() -%}
-        {%- if values | length > 0 -%}
-            {%- do predicates.append(
-                "DBT_INTERNAL_DEST." ~ prune_column ~ " in ('" ~ (values | sort | join("', '")) ~ "')"
-            ) -%}
-        {%- endif -%}
+    {%- set touched = distinct_values_list(source, prune_column) if prune_column else none -%}
+    {%- if touched -%}
+        {%- do predicates.append("DBT_INTERNAL_DEST." ~ prune_column ~ " in " ~ touched) -%}
     {%- endif -%}
     {%- set merge_update_columns = config.get('merge_update_columns') -%}
     {%- set merge_exclude_columns = config.get('merge_exclude_columns') -%}

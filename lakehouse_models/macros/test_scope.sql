@@ -15,13 +15,10 @@
         {%- if not execute or flags.FULL_REFRESH or var('test_all_rows', false) -%}
             {{ return(relation) }}
         {%- endif -%}
-        {%- set newest = run_query(
-            "select cast(max(" ~ column ~ ") as string) from " ~ relation
-        ).columns[0].values()[0] -%}
-        {%- if newest is none -%}
+        {%- set bound = max_timestamp_literal(relation, column) -%}
+        {%- if bound is none -%}
             {{ return(relation) }}
         {%- endif -%}
-        {%- set bound = "timestamp'" ~ newest ~ "'" -%}
         {%- if scope == 'latest_day' -%}
             {%- set bound = "date_trunc('day', " ~ bound ~ ")" -%}
         {%- endif -%}

@@ -12,7 +12,7 @@ def incremental_watermark(column):
     return None
 
 
-def changed_partitions(relation, partition_column, loaded_at_column, watermark_column):
+def changed_partitions(relation, partition_column, loaded_at_column):
     return None
 
 
