@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install jars demo test test-unit lint bench bench-dbt clean kafka-stop stop
+.PHONY: install jars demo test test-unit lint bench bench-dbt bench-ml movielens clean kafka-stop stop
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,15 @@ bench: jars
 
 bench-dbt: jars
 	$(BIN)/reelhouse bench dbt
+
+MOVIELENS := data/movielens-100k/interactions.csv
+
+movielens: install
+	$(BIN)/python scripts/fetch_movielens.py $(MOVIELENS)
+
+# on the demo's gold data (run `make demo` first) and on MovieLens 100K
+bench-ml: jars movielens
+	$(BIN)/reelhouse bench ml --interactions $(MOVIELENS)
 
 kafka-stop: install
 	$(BIN)/reelhouse kafka stop

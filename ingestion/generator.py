@@ -1,11 +1,13 @@
 """Deterministic, realistic viewing events for the load generator (no IO here).
 
-A content catalog with Zipf-like popularity, users with a region, a main device and a genre
-taste, viewing sessions of several views, and Quality of Experience that follows from the
-network: bandwidth depends on region and CDN, the player picks the highest rung of the
-bitrate ladder that fits, and stalls, startup time and failures grow when the bitrate
-presses on the bandwidth or the CDN serves the region badly. Whether a view completes
-depends on taste, on whether a recommendation fit that taste, and on the stalls.
+A content catalog with Zipf-like popularity, users with a region, a main device, a genre
+taste and a taste community (people who like the same titles, beyond genre: what
+collaborative filtering can learn and global popularity cannot), viewing sessions of several
+views, and Quality of Experience that follows from the network: bandwidth depends on region
+and CDN, the player picks the highest rung of the bitrate ladder that fits, and stalls,
+startup time and failures grow when the bitrate presses on the bandwidth or the CDN serves
+the region badly. Whether a view completes depends on taste, on whether a recommendation fit
+that taste, and on the stalls.
 
 Everything is drawn from one `random.Random(seed)`, so a seed gives the same events.
 """
@@ -54,6 +56,10 @@ GENRE_DURATION_MINUTES = {  # (min, max) running time
     "Animation": (11, 100), "Kids": (11, 40),
 }
 SEED_EPOCH = datetime(2025, 5, 14, tzinfo=UTC)  # the seed project's event date
+# Taste communities: each has its own liking for each title, lognormal around 1, that
+# multiplies the title's popularity when one of its members picks what to watch.
+TASTE_COMMUNITIES = 20
+TASTE_SPREAD = 1.0
 
 
 @dataclass(frozen=True)
@@ -110,13 +116,29 @@ def build_users(rng: random.Random, n_users: int) -> list[User]:
 
 
 @dataclass
+class Taste:
+    """What one taste community picks from: popularity times its liking, overall and per genre."""
+
+    video_cum: list[float]
+    by_genre: dict[str, tuple[list[Video], list[float]]]
+
+
+def build_taste(videos: list[Video], weights: list[float]) -> Taste:
+    by_genre = {}
+    for genre in GENRES:
+        members = [(v, w) for v, w in zip(videos, weights, strict=True) if v.genre == genre]
+        by_genre[genre] = ([v for v, _ in members], _cumulative([w for _, w in members]))
+    return Taste(_cumulative(weights), by_genre)
+
+
+@dataclass
 class World:
-    """The simulated service: catalog, users and the popularity they follow."""
+    """The simulated service: catalog, users, the popularity they follow and their communities' tastes."""
 
     videos: list[Video]
     users: list[User]
-    video_cum: list[float]
-    by_genre: dict[str, tuple[list[Video], list[float]]]
+    tastes: list[Taste]
+    community: dict[str, int]  # user_id -> index in tastes
     user_cum: list[float]
 
     @classmethod
@@ -128,19 +150,22 @@ class World:
         ranks = list(range(1, n_videos + 1))
         rng.shuffle(ranks)
         popularity = [1.0 / r**1.1 for r in ranks]
-        by_genre = {}
-        for genre in GENRES:
-            members = [(v, p) for v, p in zip(videos, popularity, strict=True) if v.genre == genre]
-            by_genre[genre] = ([v for v, _ in members], _cumulative([p for _, p in members]))
         activity = [rng.paretovariate(1.5) for _ in users]  # a few heavy viewers
-        return cls(videos, users, _cumulative(popularity), by_genre, _cumulative(activity))
+        # a separate generator, so that the catalog and the users stay those of earlier versions
+        taste_rng = random.Random(f"taste-{seed}")
+        tastes = [
+            build_taste(videos, [p * taste_rng.lognormvariate(0, TASTE_SPREAD) for p in popularity])
+            for _ in range(TASTE_COMMUNITIES)
+        ]
+        community = {u.user_id: taste_rng.randrange(TASTE_COMMUNITIES) for u in users}
+        return cls(videos, users, tastes, community, _cumulative(activity))
 
-    def popular(self, rng: random.Random) -> Video:
-        return _pick(rng, self.videos, self.video_cum)
+    def popular(self, rng: random.Random, user: User) -> Video:
+        return _pick(rng, self.videos, self.tastes[self.community[user.user_id]].video_cum)
 
-    def popular_in(self, rng: random.Random, genre: str) -> Video:
-        videos, cum = self.by_genre[genre]
-        return _pick(rng, videos, cum) if videos else self.popular(rng)
+    def popular_in(self, rng: random.Random, genre: str, user: User) -> Video:
+        videos, cum = self.tastes[self.community[user.user_id]].by_genre[genre]
+        return _pick(rng, videos, cum) if videos else self.popular(rng, user)
 
 
 _UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
@@ -171,11 +196,11 @@ def simulate_view(rng: random.Random, world: World, user: User, device: str, cdn
     recommended = rng.random() < 0.35
     if recommended:
         # the recommender is right about taste three times in four
-        video = world.popular_in(rng, rng.choice(user.favorite_genres)) if rng.random() < 0.75 \
-            else world.popular(rng)
+        video = world.popular_in(rng, rng.choice(user.favorite_genres), user) if rng.random() < 0.75 \
+            else world.popular(rng, user)
     else:
-        video = world.popular_in(rng, rng.choice(user.favorite_genres)) if rng.random() < 0.5 \
-            else world.popular(rng)
+        video = world.popular_in(rng, rng.choice(user.favorite_genres), user) if rng.random() < 0.5 \
+            else world.popular(rng, user)
     fits_taste = video.genre in user.favorite_genres
 
     penalty = CDN_PENALTY.get((user.region, cdn), 1.0) * (6.0 if incident else 1.0)

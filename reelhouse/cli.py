@@ -67,6 +67,16 @@ def _start(text: str) -> datetime | None:
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of 0 or more, got {value}")
+    return value
+
+
 def _sizes(text: str) -> list[int]:
     return [_positive_int(part.strip()) for part in text.split(",")]
 
@@ -134,8 +144,26 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.add_argument("--world-seed", type=int, default=42)
     catalog.add_argument("--output", type=Path, help="file (default: standard output)")
 
+    train = commands.add_parser(
+        "train", help="train the recommender and the early-exit classifier on gold (or on --interactions FILE)"
+    )
+    train.add_argument("-k", "--k", type=_positive_int, default=10, help="recommendations per user (default 10)")
+    train.add_argument("--input-version", type=_non_negative_int,
+                       help="gold.fct_views Delta version to train on (default: latest; reproduces a recorded run)")
+    train.add_argument("--only", choices=("recommender", "classifier"), help="train one model only")
+    train.add_argument("--interactions", type=Path,
+                       help="CSV/Parquet with user_id,item_id[,weight][,timestamp] instead of gold")
+    train.add_argument("--output", type=Path, help="with --interactions: where the top-k go (.csv or .parquet)")
+
+    recommend = commands.add_parser("recommend", help="a user's recommendations from gold (no Spark)")
+    recommend.add_argument("--user", required=True, help="user_id")
+    recommend.add_argument("-k", "--k", type=_positive_int, default=10, help="how many (default 10)")
+    recommend.add_argument("--region", help="a new user's region (default: gold.dim_users)")
+    recommend.add_argument("--genre", help="a new user's preferred genre, e.g. Drama")
+
     bench = commands.add_parser("bench", help="measure a layer and write JSON")
-    bench.add_argument("layer", choices=("ingest", "dbt"))
+    bench.add_argument("layer", choices=("ingest", "dbt", "ml"))
+    bench.add_argument("--interactions", type=Path, help="ml: also an interactions file (e.g. MovieLens 100k)")
     bench.add_argument("--output", type=Path, help="JSON file (default bench/<layer>.json)")
     bench.add_argument("--events", type=_positive_int, default=600_000, help="ingest: events for the throughput run")
     bench.add_argument("--sizes", type=_sizes, default=[1_000_000, 10_000_000],
@@ -247,9 +275,13 @@ def _dbt(settings: Settings, args: argparse.Namespace) -> None:
 def _sql(settings: Settings, args: argparse.Namespace) -> None:
     from pyspark.errors import PySparkException
 
+    from ingestion.io import register_in_catalog
+    from ml.io import output_tables
+    from reelhouse.dbt_runner import source_tables
     from reelhouse.spark import build_spark
 
     spark = build_spark(settings, "reelhouse-sql", catalog=True)
+    register_in_catalog(spark, {**source_tables(settings), **output_tables(settings)})
     try:
         result = spark.sql(args.statement)
         header, rows = result.columns, [list(map(str, r)) for r in result.limit(args.limit).collect()]
@@ -292,9 +324,55 @@ def _counts(settings: Settings, args: argparse.Namespace) -> None:
         print(f"{table}: {count:,}")
 
 
+def _train(settings: Settings, args: argparse.Namespace) -> None:
+    from reelhouse.spark import build_spark
+
+    if args.interactions:
+        from ml.io import file_format
+        from ml.jobs import train_file
+
+        if args.output is None:
+            raise ReelhouseError("--interactions needs --output (a .csv or .parquet file for the top-k)")
+        if args.only == "classifier" or args.input_version is not None:
+            raise ReelhouseError("--interactions trains the recommender only; drop --only/--input-version")
+        file_format(args.interactions), file_format(args.output)
+        result = train_file.run(build_spark(settings, "reelhouse-train-file"), args.interactions, args.output, args.k)
+        from ml.jobs.train import recommender_lines
+
+        for line in recommender_lines(result.report, result.final):
+            print(line)
+        print(f"top {args.k} per user written to {result.output}")
+        return
+    if args.output:
+        raise ReelhouseError("--output goes with --interactions; gold results go to gold.user_recommendations")
+    from ml.io import require_views
+    from ml.jobs import train
+
+    require_views(settings)
+    options = train.TrainOptions(k=args.k, input_version=args.input_version,
+                                 models=(args.only,) if args.only else train.MODELS)
+    result = train.run(build_spark(settings, "reelhouse-train"), settings, options)
+    for line in train.summary(result):
+        print(line)
+
+
+def _recommend(settings: Settings, args: argparse.Namespace) -> None:
+    from ml.serving import recommend
+
+    answer = recommend(settings, args.user, args.k, args.region, args.genre)
+    print(f"{answer.user_id}: {answer.explanation} (model {answer.model_version})")
+    for item in answer.items:
+        label = f"{item.title} [{item.genre}]" if item.title else ""
+        print(f"{item.rank:>3}  {item.video_id}  {item.score:10.4f}  {label}")
+
+
 def _bench(settings: Settings, args: argparse.Namespace) -> None:
     output = args.output or Path("bench") / f"{args.layer}.json"
-    if args.layer == "dbt":
+    if args.layer == "ml":
+        from reelhouse.bench_ml import bench_ml
+
+        result = bench_ml(settings, interactions=args.interactions)
+    elif args.layer == "dbt":
         from reelhouse.bench_dbt import bench_dbt
 
         result = bench_dbt(settings, sizes=args.sizes)
@@ -317,7 +395,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> None:
 COMMANDS = {
     "jars": _jars, "kafka": _kafka, "produce": _produce, "stream": _stream, "counts": _counts,
     "load-generated": _load_generated, "metastore": _metastore, "dbt": _dbt, "sql": _sql,
-    "catalog": _catalog, "bench": _bench, "demo": _demo,
+    "catalog": _catalog, "train": _train, "recommend": _recommend, "bench": _bench, "demo": _demo,
 }
 
 

@@ -2,15 +2,21 @@
 
 Starts Kafka and the shared metastore, produces events (1 % malformed on purpose), streams
 them into bronze with `--available-now`, builds silver and gold with dbt (`dbt build`, then
-`dbt source freshness` and `dbt docs generate`), and prints what gold says. Kafka and the
+`dbt source freshness` and `dbt docs generate`), prints what gold says, trains the
+recommender and the early-exit classifier (`reelhouse train`) and prints their metrics next
+to the baselines and two `reelhouse recommend` answers. Kafka and the
 metastore stay up afterwards; `reelhouse kafka stop` and `reelhouse metastore stop` end them.
 """
 
 from __future__ import annotations
 
 from ingestion.generator import GeneratorOptions
+from ingestion.io import register_in_catalog
 from ingestion.jobs.stream import BRONZE, QUARANTINE, StreamOptions, run
 from ingestion.producer import Progress, produce
+from ml import io as ml_io
+from ml.jobs import train
+from ml.serving import recommend
 from reelhouse.dbt_runner import run_dbt
 from reelhouse.errors import ReelhouseError
 from reelhouse.kafka_cluster import ClusterLayout, KafkaCluster, ensure_topic
@@ -56,6 +62,20 @@ def run_demo(settings: Settings, events: int) -> None:
         if not run_dbt(settings, command):
             raise ReelhouseError(f"dbt {' '.join(command)} failed; its log is under {settings.home / '_dbt'}")
     _print_gold(spark)
+
+    print("== training the recommender (ALS, parameters searched on a validation split) and the early-exit "
+          "classifier on gold.fct_views; baselines in the same run")
+    result = train.run(spark, settings, train.TrainOptions())
+    for line in train.summary(result):
+        print(f"   {line}")
+    register_in_catalog(spark, ml_io.output_tables(settings))
+    heaviest = spark.sql("select user_id from gold.dim_users order by lifetime_views desc limit 1").first().user_id
+    for user, region, genre in ((heaviest, None, None), ("user_new", "IN", "Drama")):
+        answer = recommend(settings, user, 5, region, genre)
+        print(f"== reelhouse recommend --user {user}{f' --region {region} --genre {genre}' if region else ''} -k 5")
+        print(f"   {answer.explanation}")
+        for item in answer.items:
+            print(f"   {item.rank}. {item.video_id} {item.title} [{item.genre}]")
     print(f"== done. dbt docs: {settings.home / '_dbt' / 'target' / 'index.html'}; "
           "query gold with `reelhouse sql \"select ... from gold.<table>\"`.")
     print("   Kafka and the metastore keep running: `reelhouse kafka stop`, `reelhouse metastore stop`.")

@@ -6,6 +6,7 @@ Everything else receives a `Settings` (or plain values taken from it) as an argu
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -26,6 +27,9 @@ class Settings:
     trigger_seconds: float = 3.0
     metastore_host: str = "127.0.0.1"
     metastore_port: int = 1527
+    worker_python: str = sys.executable
+    """The Python that Spark's Python workers run (UDFs, the recommender's top-k); on a
+    cluster, an interpreter with reelhouse's dependencies on every worker."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -45,6 +49,7 @@ class Settings:
             trigger_seconds=float(env.get("REELHOUSE_TRIGGER_SECONDS", defaults.trigger_seconds)),
             metastore_host=env.get("REELHOUSE_METASTORE_HOST", defaults.metastore_host),
             metastore_port=int(env.get("REELHOUSE_METASTORE_PORT", defaults.metastore_port)),
+            worker_python=env.get("REELHOUSE_WORKER_PYTHON", defaults.worker_python),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

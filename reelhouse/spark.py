@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -23,6 +24,8 @@ def build_spark(
 ) -> SparkSession:
     """The session of a job. With `catalog`, tables are named in the shared metastore
     (`reelhouse metastore start`); without, the job works on Delta paths only."""
+    # an in-process SparkContext takes its workers' Python from this variable, not from the conf
+    os.environ["PYSPARK_PYTHON"] = settings.worker_python
     jars = jvm.spark_extra_jars(settings.jars_cache, pyspark_jars_dir())
     builder = (
         SparkSession.builder.appName(app_name)
@@ -35,6 +38,7 @@ def build_spark(
         # many partitions: its default of 50 cost ~4 s per commit here, 1 costs ~0.6 s
         .config("spark.databricks.delta.snapshotPartitions", "1")
         .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.pyspark.python", settings.worker_python)
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.ui.enabled", "false")
         # Delta's own log-store and schema checks are enough; keep local metadata out of cwd.

@@ -24,6 +24,11 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         (["metastore", "begin"], "invalid choice: 'begin'"),
         (["bench", "dbt", "--sizes", "1000,none"], "expected a whole number, got 'none'"),
         (["load-generated", "--events", "-3"], "expected a number above 0"),
+        (["train", "-k", "0"], "expected a number above 0"),
+        (["train", "--input-version", "-1"], "expected a number of 0 or more"),
+        (["train", "--only", "everything"], "invalid choice: 'everything'"),
+        (["recommend", "-k", "3"], "the following arguments are required: --user"),
+        (["bench", "ml", "--interactions"], "expected one argument"),
         ([], "the following arguments are required: COMMAND"),
     ],
 )
@@ -77,3 +82,24 @@ def test_help_lists_the_subcommands():
     assert result.returncode == 0
     for command in ("kafka", "produce", "stream", "bench", "demo"):
         assert command in result.stdout
+
+
+def test_train_and_recommend_problems_are_one_line_errors(tmp_path):
+    import os
+
+    env = {**os.environ, "REELHOUSE_HOME": str(tmp_path)}
+    ratings = tmp_path / "ratings.csv"
+    ratings.write_text("user_id,item_id\n1,2\n")
+    cases = [
+        (["train"], f"no gold table gold.fct_views at {tmp_path / 'gold' / 'fct_views'}; build it first"),
+        (["train", "--interactions", str(ratings)], "--interactions needs --output"),
+        (["train", "--interactions", str(tmp_path / "r.dat"), "--output", "o.csv"], "unknown extension '.dat'"),
+        (["train", "--interactions", str(ratings), "--output", "o.json"], "unknown extension '.json'"),
+        (["train", "--output", "o.csv"], "--output goes with --interactions"),
+        (["recommend", "--user", "u1"], "no gold.user_recommendations at"),
+    ]
+    for command, fragment in cases:
+        result = run_cli(*command, env=env)
+        assert result.returncode == 1, (command, result.stderr)
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert fragment in result.stderr

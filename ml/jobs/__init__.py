@@ -1,0 +1,1 @@
+"""Thin jobs of the ML layer: settings -> read -> fit -> write."""

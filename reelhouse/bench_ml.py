@@ -1,0 +1,132 @@
+"""`reelhouse bench ml`: the recommender's quality and speed, as JSON.
+
+Data: the demo's gold.fct_views in the lakehouse home (`make demo` first) and, with
+`--interactions FILE`, any interactions file (e.g. MovieLens 100k, `make movielens`).
+For each: popularity, Spark-default ALS and tuned ALS (parameters chosen on a validation
+split inside the training part) scored on the held-out split (the last 20 % by time),
+the tuned/popularity NDCG@10 ratio against the 1.6x target, and the seconds to fit the
+final model and recommend for every user, also on exactly 100,000 interactions (target < 10 s).
+On the demo data, the "oracle" ranks by the generator's true choice probabilities (taste
+community, favourite genres): the best any model can expect on that world.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from ingestion.generator import GENRES, World
+from ml import io
+from ml.interactions import aggregate_interactions, file_events, top_by, view_events
+from ml.metrics import ranking_metrics
+from ml.recommender import evaluate_recommenders, fit_and_recommend, holdout
+from reelhouse.bench import _machine
+from reelhouse.settings import Settings
+from reelhouse.spark import build_spark
+
+K = 10
+TARGET_NDCG_RATIO = 1.6
+TARGET_FIT_RECOMMEND_SECONDS = 10.0
+SPEED_INTERACTIONS = 100_000
+
+
+def bench_ml(settings: Settings, interactions: Path | None = None) -> dict:
+    io.require_views(settings)  # before a JVM starts: the error stays one line
+    if interactions is not None:
+        io.file_format(interactions)
+    spark = build_spark(settings, "reelhouse-bench-ml")
+    views, version = io.read_views(spark, settings)
+    demo_events = views.transform(view_events()).cache()
+    datasets = [_bench_events(f"demo: gold.fct_views version {version}", demo_events)]
+    datasets[0]["oracle"] = _oracle(demo_events, World.build(42))
+    datasets[0]["oracle_over_popularity"] = round(
+        datasets[0]["oracle"]["ndcg"] / datasets[0]["models"]["popularity"]["ndcg"], 3
+    )
+    if interactions is not None:
+        datasets.append(_bench_events(str(interactions), file_events(io.read_interactions_file(spark, interactions))
+                                      .cache()))
+    return {
+        "machine": _machine(),
+        "k": K,
+        "targets": {"ndcg_tuned_over_popularity": TARGET_NDCG_RATIO,
+                    "fit_recommend_seconds_at_100k": TARGET_FIT_RECOMMEND_SECONDS},
+        "datasets": datasets,
+    }
+
+
+def _bench_events(name: str, events: DataFrame) -> dict:
+    report = evaluate_recommenders(events, K)
+    final = fit_and_recommend(events, report.search.best, K)
+    speed = fit_and_recommend(_first_interactions(events, SPEED_INTERACTIONS), report.search.best, K)
+    result = {
+        "dataset": name,
+        "events": events.count(),
+        "split": report.split,
+        "train_interactions": report.train_interactions,
+        "models": {model: e.as_dict() for model, e in report.evaluations.items()},
+        "ndcg_tuned_over_popularity": round(report.ratio(), 3),
+        "ndcg_default_over_popularity": round(report.ratio("als_default"), 3),
+        "target_met": report.ratio() >= TARGET_NDCG_RATIO,
+        "search": [{"params": e.params.label(), "validation_ndcg": round(e.metrics["ndcg"], 5)}
+                   for e in report.search.tried],
+        "search_failed": report.search.failed,
+        "final_model": {"interactions": final.interactions, "fit_seconds": round(final.fit_seconds, 2),
+                        "recommend_seconds": round(final.recommend_seconds, 2)},
+        "fit_recommend_at_100k": {
+            "interactions": speed.interactions,
+            "seconds": round(speed.fit_seconds + speed.recommend_seconds, 2),
+            "target_met": speed.fit_seconds + speed.recommend_seconds < TARGET_FIT_RECOMMEND_SECONDS,
+        },
+    }
+    if report.cold_start:
+        result["cold_start"] = report.cold_start.as_dict()
+    final.recommendations.unpersist()
+    speed.recommendations.unpersist()
+    return result
+
+
+def _first_interactions(events: DataFrame, count: int) -> DataFrame:
+    """The events of the first `count` (user, item) pairs by first appearance."""
+    firsts = events.groupBy("user_id", "item_id").agg(F.min("timestamp").alias("first_at"))
+    pairs = firsts.orderBy("first_at", "user_id", "item_id").limit(count).select("user_id", "item_id")
+    return events.join(pairs, ["user_id", "item_id"])
+
+
+def _oracle(events: DataFrame, world: World) -> dict:
+    """NDCG@k etc. of ranking unseen titles by the generator's own pick probabilities (see
+    `ingestion.generator.simulate_view`): the ceiling for any model on the demo world."""
+    train_events, test_events, _ = holdout(events)
+    train = aggregate_interactions(train_events)
+    relevant = test_events.where("is_relevant").select("user_id", "item_id").distinct().join(
+        train.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")
+    warm = relevant.select("user_id").distinct().join(train.select("user_id").distinct(), "user_id")
+    seen: dict[str, set[str]] = {}
+    for row in train.join(warm, "user_id").select("user_id", "item_id").collect():
+        seen.setdefault(row.user_id, set()).add(row.item_id)
+    video_ids = [v.video_id for v in world.videos]
+    genre_of = np.array([GENRES.index(v.genre) for v in world.videos])
+    # weights of each community per title (cumulative lists -> increments)
+    weights = np.array([np.diff(np.concatenate([[0.0], t.video_cum])) for t in world.tastes])
+    users = {u.user_id: u for u in world.users}
+    # P(pick | user): recommended 35 % (75 % favourite genre), organic 65 % (50 % favourite genre)
+    p_genre = 0.35 * 0.75 + 0.65 * 0.5
+    rows = []
+    for user_id, items in seen.items():
+        user = users[user_id]
+        w = weights[world.community[user_id]]
+        score = (1 - p_genre) * w / w.sum()
+        for genre in user.favorite_genres:
+            in_genre = genre_of == GENRES.index(genre)
+            score = score + p_genre / len(user.favorite_genres) * np.where(in_genre, w, 0) / w[in_genre].sum()
+        for i, video_id in enumerate(video_ids):
+            if video_id in items:
+                score[i] = -1
+        for rank, i in enumerate(np.argsort(-score)[:K], start=1):
+            rows.append((user_id, rank, video_ids[i], float(score[i])))
+    recommended = events.sparkSession.createDataFrame(rows, "user_id string, rank int, item_id string, score double")
+    metrics = ranking_metrics(recommended.transform(top_by(["user_id"], F.asc("rank"), K, "_r")),
+                              relevant.join(warm, "user_id"), K)
+    return {k: round(v, 5) for k, v in metrics.items()}
