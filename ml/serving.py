@@ -3,7 +3,7 @@
 Reads gold.user_recommendations, and for a user the model has never seen, gold.popular_videos
 (the most valued titles per region and genre) with the user's region from gold.dim_users or
 `--region`, and their genre from `--genre` (the genres a new member picks when signing up).
-Titles come from gold.dim_videos. The `deltalake` package reads the tables (tens of ms).
+Titles come from gold.dim_videos. The `deltalake` package (delta-rs) reads the tables.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyarrow.compute as pc
-from deltalake import DeltaTable
+import pyarrow as pa
+from deltalake import DeltaTable, QueryBuilder
 
 from ml.tables import ALL, POPULAR_VIDEOS, USER_RECOMMENDATIONS
 from reelhouse.errors import ReelhouseError
@@ -44,7 +44,22 @@ def _table(path: Path, what: str) -> DeltaTable:
 
 
 def _rows(table: DeltaTable, filters: list[tuple], columns: list[str]) -> list[dict]:
-    return table.to_pyarrow_table(filters=filters, columns=columns).to_pylist()
+    """Rows matching every (column, operator, value) filter, through delta-rs's own SQL engine.
+
+    Not `to_pyarrow_table(filters=...)`: with pyarrow's dataset scanner in the process, one
+    exit in two here ended in "terminate called without an active exception" (SIGABRT).
+    """
+    where = " and ".join(f"{column} {operator} {_literal(value)}" for column, operator, value in filters)
+    query = f"select {', '.join(columns)} from t where {where}"
+    return pa.table(QueryBuilder().register("t", table).execute(query).read_all()).to_pylist()
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, int | float):
+        return repr(value)
+    raise TypeError(f"unsupported filter value {value!r}")
 
 
 def recommend(settings: Settings, user_id: str, k: int, region: str | None = None,
@@ -62,7 +77,7 @@ def recommend(settings: Settings, user_id: str, k: int, region: str | None = Non
 
 
 def _cold_start(settings: Settings, user_id: str, k: int, region: str | None, genre: str | None) -> Answer:
-    reasons = [f"{user_id} has no viewing history in the model (cold start)"]
+    reasons = [f"{user_id} is not in the model (no view it could learn a taste from): cold start"]
     if region is None:
         region = _known_region(settings, user_id)
         if region:
@@ -104,16 +119,12 @@ def _with_titles(settings: Settings, answer: Answer) -> Answer:
     path = settings.table_path("gold", "dim_videos")
     if not (path / "_delta_log").is_dir() or not answer.items:
         return answer
-    table = DeltaTable(str(path)).to_pyarrow_table(columns=["video_id", "title", "genre"])
-    wanted = table.filter(pc.is_in(table["video_id"], value_set=_array([i.video_id for i in answer.items])))
-    names = {r["video_id"]: r for r in wanted.to_pylist()}
+    ids = ", ".join(_literal(i.video_id) for i in answer.items)
+    query = f"select video_id, title, genre from t where video_id in ({ids})"
+    rows = pa.table(QueryBuilder().register("t", DeltaTable(str(path))).execute(query).read_all()).to_pylist()
+    names = {r["video_id"]: r for r in rows}
     for item in answer.items:
         if item.video_id in names:
             item.title, item.genre = names[item.video_id]["title"], names[item.video_id]["genre"]
     return answer
 
-
-def _array(values: list[str]):
-    import pyarrow as pa
-
-    return pa.array(values, type=pa.string())

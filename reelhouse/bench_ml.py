@@ -12,6 +12,10 @@ community, favourite genres): the best any model can expect on that world.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +26,8 @@ from ingestion.generator import GENRES, World
 from ml import io
 from ml.interactions import aggregate_interactions, file_events, top_by, view_events
 from ml.metrics import ranking_metrics
-from ml.recommender import evaluate_recommenders, fit_and_recommend, holdout
+from ml.recommender import SEARCH_GRID, ALSParams, evaluate_recommenders, fit_and_recommend, holdout
+from ml.tables import USER_RECOMMENDATIONS
 from reelhouse.bench import _machine
 from reelhouse.settings import Settings
 from reelhouse.spark import build_spark
@@ -33,23 +38,25 @@ TARGET_FIT_RECOMMEND_SECONDS = 10.0
 SPEED_INTERACTIONS = 100_000
 
 
-def bench_ml(settings: Settings, interactions: Path | None = None) -> dict:
+def bench_ml(settings: Settings, interactions: Path | None = None,
+             grid: tuple[ALSParams, ...] = SEARCH_GRID) -> dict:
     io.require_views(settings)  # before a JVM starts: the error stays one line
     if interactions is not None:
         io.file_format(interactions)
     spark = build_spark(settings, "reelhouse-bench-ml")
     views, version = io.read_views(spark, settings)
     demo_events = views.transform(view_events()).cache()
-    datasets = [_bench_events(f"demo: gold.fct_views version {version}", demo_events)]
+    datasets = [_bench_events(f"demo: gold.fct_views version {version}", demo_events, grid)]
     datasets[0]["oracle"] = _oracle(demo_events, World.build(42))
     datasets[0]["oracle_over_popularity"] = round(
         datasets[0]["oracle"]["ndcg"] / datasets[0]["models"]["popularity"]["ndcg"], 3
     )
     if interactions is not None:
-        datasets.append(_bench_events(str(interactions), file_events(io.read_interactions_file(spark, interactions))
-                                      .cache()))
+        events = file_events(io.read_interactions_file(spark, interactions)).cache()
+        datasets.append(_bench_events(str(interactions), events, grid))
     return {
         "machine": _machine(),
+        "recommend_cli": _recommend_latency(settings, views),
         "k": K,
         "targets": {"ndcg_tuned_over_popularity": TARGET_NDCG_RATIO,
                     "fit_recommend_seconds_at_100k": TARGET_FIT_RECOMMEND_SECONDS},
@@ -57,8 +64,8 @@ def bench_ml(settings: Settings, interactions: Path | None = None) -> dict:
     }
 
 
-def _bench_events(name: str, events: DataFrame) -> dict:
-    report = evaluate_recommenders(events, K)
+def _bench_events(name: str, events: DataFrame, grid: tuple[ALSParams, ...]) -> dict:
+    report = evaluate_recommenders(events, K, grid)
     final = fit_and_recommend(events, report.search.best, K)
     speed = fit_and_recommend(_first_interactions(events, SPEED_INTERACTIONS), report.search.best, K)
     result = {
@@ -86,6 +93,30 @@ def _bench_events(name: str, events: DataFrame) -> dict:
     final.recommendations.unpersist()
     speed.recommendations.unpersist()
     return result
+
+
+def _recommend_latency(settings: Settings, views: DataFrame) -> dict:
+    """Wall seconds of whole `reelhouse recommend` processes (Python start-up included) for known
+    users and a cold start, on the tables of the lakehouse home (`reelhouse train` or `make demo`)."""
+    if not (settings.table_path(*USER_RECOMMENDATIONS) / "_delta_log").is_dir():
+        return {"skipped": "no gold.user_recommendations: run `reelhouse train` first"}
+    users = [r.user_id for r in views.select("user_id").distinct().orderBy("user_id").limit(5).collect()]
+    env = {**os.environ, "REELHOUSE_HOME": str(settings.home)}
+
+    def seconds(*arguments: str) -> float:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "reelhouse.cli", "recommend", *arguments], env=env, check=True,
+                       capture_output=True)
+        return time.perf_counter() - started
+
+    known = sorted(seconds("--user", user, "-k", "10") for user in users)
+    cold = sorted(seconds("--user", f"new_{n}", "--region", "IN", "--genre", "Drama") for n in range(3))
+    return {
+        "known_user_median_seconds": round(known[len(known) // 2], 3),
+        "known_user_max_seconds": round(known[-1], 3),
+        "cold_start_median_seconds": round(cold[1], 3),
+        "target_seconds": 1.0,
+    }
 
 
 def _first_interactions(events: DataFrame, count: int) -> DataFrame:

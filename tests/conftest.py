@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from ingestion.generator import World, iter_events
 from reelhouse import processes
 from reelhouse.kafka_cluster import ClusterLayout, KafkaCluster, free_broker_port
 from reelhouse.metastore import Metastore
@@ -102,3 +105,41 @@ def reelhouse_cli():
 def reelhouse_env():
     """`reelhouse_env(settings)`: the environment for a long-running `reelhouse` subprocess."""
     return cli_environment
+
+
+# -- gold.fct_views-shaped rows from the generator, for the ML tests (no dbt needed) ------------
+
+VIEWS_SCHEMA = (
+    "view_id string, user_id string, video_id string, genre string, region string, device_type string, "
+    "cdn string, error_code string, resolution_height int, watch_time_seconds double, "
+    "video_duration_seconds int, completion_ratio double, bitrate_kbps int, buffering_events int, "
+    "rebuffer_seconds double, startup_time_ms int, is_paused boolean, is_skipped boolean, "
+    "is_recommended boolean, has_video_started boolean, event_at timestamp"
+)
+
+
+def views_from_generator(spark, events: int, seed: int = 5, n_users: int = 300, n_videos: int = 60):
+    world = World.build(seed, n_videos=n_videos, n_users=n_users)
+    duration = {v.video_id: v.duration_seconds for v in world.videos}
+    rows = []
+    for e in itertools.islice(iter_events(seed, world, days=7, expected_events=events), events):
+        length = duration[e["video_id"]]
+        rows.append((
+            e["event_id"], e["user_id"], e["video_id"], e["genre"], e["region"], e["device_type"], e["cdn"],
+            e["error_code"], int(e["resolution"].rstrip("p")), float(e["watch_time_seconds"]), length,
+            min(e["watch_time_seconds"] / length, 1.0), e["bitrate_kbps"], e["buffering_events"],
+            float(e["rebuffer_seconds"]), e["startup_time_ms"], e["paused"], e["skipped"], e["recommended"],
+            e["playback_started"], datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00")),
+        ))
+    return spark.createDataFrame(rows, VIEWS_SCHEMA)
+
+
+@pytest.fixture(scope="session")
+def generated_views():
+    """`generated_views(spark, events, seed=5, n_users=300, n_videos=60)`: views shaped like gold.fct_views."""
+    return views_from_generator
+
+
+@pytest.fixture(scope="session")
+def views_schema() -> str:
+    return VIEWS_SCHEMA
