@@ -126,3 +126,16 @@ def test_recommend_needs_no_spark(trained):
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "False"
+
+
+def test_a_run_is_reproduced_from_its_recorded_input_version(spark, trained):
+    """Training again on the version recorded in the manifest gives the same recommendations."""
+    settings, first = trained
+    manifest = json.loads((settings.home / "_models" / first.model_version / "manifest.json").read_text())
+    before = {(r.user_id, r.rank, r.video_id) for r in _read(spark, settings, "user_recommendations").collect()}
+    again = train.run(spark, settings, train.TrainOptions(
+        k=K, input_version=manifest["input_version"], grid=GRID, models=("recommender",)))
+    after = {(r.user_id, r.rank, r.video_id) for r in _read(spark, settings, "user_recommendations").collect()}
+    assert after == before
+    assert again.recommender.search.best == first.recommender.search.best
+    assert again.recommender.evaluations["als_tuned"].metrics == first.recommender.evaluations["als_tuned"].metrics
