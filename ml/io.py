@@ -95,7 +95,7 @@ def read_interactions_file(spark: SparkSession, path: Path) -> DataFrame:
         raw = reader.format(kind).load(str(path))
     except AnalysisException as error:
         raise ReelhouseError(f"{path}: cannot read as {kind}: {str(error).strip().splitlines()[0]}") from None
-    except Exception as error:  # noqa: BLE001 - e.g. a CSV named .parquet: Spark's own message, one line
+    except Exception as error:  # e.g. a CSV named .parquet: Spark's own message, on one line
         raise ReelhouseError(f"{path}: cannot read as {kind}: {str(error).strip().splitlines()[0]}") from None
     columns = {c.lower(): c for c in raw.columns}
     missing = [c for c in ("user_id", "item_id") if c not in columns]

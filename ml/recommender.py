@@ -260,7 +260,7 @@ def search_params(
     for params in grid:
         try:
             tried.append(evaluate_als(fit_part, validation_relevant, params, k, index)[0])
-        except Exception as error:  # noqa: BLE001 - e.g. a singular normal equation at some alpha: skip it
+        except Exception as error:  # e.g. a singular normal equation at some alpha: skip that set
             lines = str(error).strip().splitlines() or [type(error).__name__]
             failed[params.label()] = next((line for line in lines if "Exception:" in line), lines[0])[:200]
     if not tried:
@@ -362,3 +362,12 @@ def fit_and_recommend(events: DataFrame, params: ALSParams, k: int) -> FinalMode
     recommendations.count()
     done = time.perf_counter()
     return FinalModel(model, index, recommendations, count, fitted - started, done - fitted)
+
+
+def evaluate_and_fit(
+    events: DataFrame, k: int, grid: tuple[ALSParams, ...] = SEARCH_GRID
+) -> tuple[RecommenderReport, FinalModel]:
+    """Score the models on the held-out split (parameters chosen on the validation split), then
+    fit the production model with the chosen parameters on every event."""
+    report = evaluate_recommenders(events, k, grid)
+    return report, fit_and_recommend(events, report.search.best, k)

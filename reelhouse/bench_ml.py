@@ -26,7 +26,7 @@ from ingestion.generator import GENRES, World
 from ml import io
 from ml.interactions import aggregate_interactions, file_events, top_by, view_events
 from ml.metrics import ranking_metrics
-from ml.recommender import SEARCH_GRID, ALSParams, evaluate_recommenders, fit_and_recommend, holdout
+from ml.recommender import SEARCH_GRID, ALSParams, evaluate_and_fit, fit_and_recommend, holdout
 from ml.tables import USER_RECOMMENDATIONS
 from reelhouse.bench import _machine
 from reelhouse.settings import Settings
@@ -65,8 +65,7 @@ def bench_ml(settings: Settings, interactions: Path | None = None,
 
 
 def _bench_events(name: str, events: DataFrame, grid: tuple[ALSParams, ...]) -> dict:
-    report = evaluate_recommenders(events, K, grid)
-    final = fit_and_recommend(events, report.search.best, K)
+    report, final = evaluate_and_fit(events, K, grid)
     subset = _first_interactions(events, SPEED_INTERACTIONS).cache()
     subset.count()  # chosen before the clock starts
     speed = fit_and_recommend(subset, report.search.best, K)

@@ -325,6 +325,7 @@ def _counts(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _train(settings: Settings, args: argparse.Namespace) -> None:
+    from ml.jobs import train
     from reelhouse.spark import build_spark
 
     if args.interactions:
@@ -335,18 +336,16 @@ def _train(settings: Settings, args: argparse.Namespace) -> None:
             raise ReelhouseError("--interactions needs --output (a .csv or .parquet file for the top-k)")
         if args.only == "classifier" or args.input_version is not None:
             raise ReelhouseError("--interactions trains the recommender only; drop --only/--input-version")
-        file_format(args.interactions), file_format(args.output)
+        file_format(args.interactions)  # both names are checked before a JVM starts
+        file_format(args.output)
         result = train_file.run(build_spark(settings, "reelhouse-train-file"), args.interactions, args.output, args.k)
-        from ml.jobs.train import recommender_lines
-
-        for line in recommender_lines(result.report, result.final):
+        for line in train.recommender_lines(result.report, result.final):
             print(line)
         print(f"top {args.k} per user written to {result.output}")
         return
     if args.output:
         raise ReelhouseError("--output goes with --interactions; gold results go to gold.user_recommendations")
     from ml.io import require_views
-    from ml.jobs import train
 
     require_views(settings)
     options = train.TrainOptions(k=args.k, input_version=args.input_version,

@@ -6,12 +6,12 @@ Writes gold.user_recommendations (overwritten: user_id, rank, video_id, score, m
        gold.view_predictions (overwritten: the classifier on its test split),
        gold.model_metrics (appended: model, metric, k, value, split, trained_at, input table/version),
        and the models with a manifest under <home>/_models/<model_version>/.
-Run    `reelhouse train [--k 10] [--input-version N] [--only recommender|classifier]`.
+Run    `reelhouse train [-k 10] [--input-version N] [--only recommender|classifier]`.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from pyspark.sql import DataFrame, SparkSession
@@ -19,15 +19,8 @@ from pyspark.sql import functions as F
 
 from ml import io
 from ml.classifier import ClassifierReport, train_classifier
-from ml.interactions import popular_by_segment, view_events
-from ml.recommender import (
-    SEARCH_GRID,
-    ALSParams,
-    FinalModel,
-    RecommenderReport,
-    evaluate_recommenders,
-    fit_and_recommend,
-)
+from ml.interactions import popular_by_segment, top_by, view_events
+from ml.recommender import SEARCH_GRID, ALSParams, FinalModel, RecommenderReport, evaluate_and_fit
 from ml.tables import MODEL_METRICS, POPULAR_VIDEOS, USER_RECOMMENDATIONS, VIEW_PREDICTIONS, VIEWS
 from reelhouse.settings import Settings
 
@@ -50,7 +43,6 @@ class TrainResult:
     recommender: RecommenderReport | None = None
     final: FinalModel | None = None
     classifier: ClassifierReport | None = None
-    lines: list[str] = field(default_factory=list)
 
 
 def run(spark: SparkSession, settings: Settings, options: TrainOptions) -> TrainResult:
@@ -63,8 +55,7 @@ def run(spark: SparkSession, settings: Settings, options: TrainOptions) -> Train
 
     if "recommender" in options.models:
         events = views.transform(view_events()).cache()
-        report = evaluate_recommenders(events, options.k, options.grid)
-        final = fit_and_recommend(events, report.search.best, options.k)
+        report, final = evaluate_and_fit(events, options.k, options.grid)
         result.recommender, result.final = report, final
         io.overwrite_table(_user_recommendations(final.recommendations, result.model_version), settings,
                            USER_RECOMMENDATIONS)
@@ -110,8 +101,6 @@ def _user_recommendations(recommendations: DataFrame, model_version: str) -> Dat
 
 
 def _popular_videos(events: DataFrame, model_version: str) -> DataFrame:
-    from ml.interactions import top_by
-
     return (
         popular_by_segment(events, ["region", "genre"])
         .transform(top_by(["region", "genre"], F.desc("score"), POPULAR_PER_SEGMENT))

@@ -16,14 +16,7 @@ from pyspark.sql import SparkSession
 
 from ml import io
 from ml.interactions import file_events
-from ml.recommender import (
-    SEARCH_GRID,
-    ALSParams,
-    FinalModel,
-    RecommenderReport,
-    evaluate_recommenders,
-    fit_and_recommend,
-)
+from ml.recommender import SEARCH_GRID, ALSParams, FinalModel, RecommenderReport, evaluate_and_fit
 
 
 @dataclass
@@ -37,8 +30,7 @@ def run(spark: SparkSession, path: Path, output: Path, k: int,
         grid: tuple[ALSParams, ...] = SEARCH_GRID) -> FileTrainResult:
     io.file_format(output)  # a bad output name fails before any work
     events = file_events(io.read_interactions_file(spark, path)).cache()
-    report = evaluate_recommenders(events, k, grid)
-    final = fit_and_recommend(events, report.search.best, k)
+    report, final = evaluate_and_fit(events, k, grid)
     io.write_recommendations_file(final.recommendations.orderBy("user_id", "rank"), output)
     events.unpersist()
     return FileTrainResult(report, final, output)
