@@ -89,8 +89,8 @@ def _cold_start(settings: Settings, user_id: str, k: int, region: str | None, ge
         reasons.append(f"genre {genre} as given")
     popular = _table(settings.table_path(*POPULAR_VIDEOS), "gold.popular_videos")
     for segment_region, segment_genre in _segments(region, genre):
-        rows = _rows(popular, [("region", "=", segment_region), ("genre", "=", segment_genre), ("rank", "<=", k)],
-                     ["rank", "video_id", "score", "model_version"])
+        filters = [("region", "=", segment_region), ("lower(genre)", "=", segment_genre.lower()), ("rank", "<=", k)]
+        rows = _rows(popular, filters, ["rank", "video_id", "score", "model_version"])
         if rows:
             rows.sort(key=lambda r: r["rank"])
             where = "everywhere" if segment_region == ALL else f"in region {segment_region}"
