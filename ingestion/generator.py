@@ -60,6 +60,11 @@ SEED_EPOCH = datetime(2025, 5, 14, tzinfo=UTC)  # the seed project's event date
 # multiplies the title's popularity when one of its members picks what to watch.
 TASTE_COMMUNITIES = 20
 TASTE_SPREAD = 1.0
+# How a view's title is picked: this share of views comes from the service's recommender, which
+# picks within the viewer's favourite genres this often; the viewer alone, this often.
+RECOMMENDED_SHARE = 0.35
+RECOMMENDED_IN_FAVOURITE_GENRE = 0.75
+ORGANIC_IN_FAVOURITE_GENRE = 0.5
 
 
 @dataclass(frozen=True)
@@ -193,14 +198,10 @@ def _poisson(rng: random.Random, lam: float) -> int:
 def simulate_view(rng: random.Random, world: World, user: User, device: str, cdn: str,
                   incident: bool = False) -> dict:
     """One view's outcome and QoE (without ids and timestamp)."""
-    recommended = rng.random() < 0.35
-    if recommended:
-        # the recommender is right about taste three times in four
-        video = world.popular_in(rng, rng.choice(user.favorite_genres), user) if rng.random() < 0.75 \
-            else world.popular(rng, user)
-    else:
-        video = world.popular_in(rng, rng.choice(user.favorite_genres), user) if rng.random() < 0.5 \
-            else world.popular(rng, user)
+    recommended = rng.random() < RECOMMENDED_SHARE
+    in_genre = RECOMMENDED_IN_FAVOURITE_GENRE if recommended else ORGANIC_IN_FAVOURITE_GENRE
+    video = world.popular_in(rng, rng.choice(user.favorite_genres), user) if rng.random() < in_genre \
+        else world.popular(rng, user)
     fits_taste = video.genre in user.favorite_genres
 
     penalty = CDN_PENALTY.get((user.region, cdn), 1.0) * (6.0 if incident else 1.0)

@@ -11,7 +11,7 @@ so repeat views add up. Spark's implicit ALS reads a negative sum as "not prefer
 confidence 1 + alpha * |r|", which is what a skip is. Views that never started (playback
 failure, exit before video start) are left out: they describe the network, not the taste.
 The seed's 0.6 * watch hours + 0.3 * (1 - buffering / 10) + 0.1 * not skipped rewarded long
-titles and good networks; `reelhouse bench ml` compares both on the same split.
+titles and good networks.
 """
 
 from __future__ import annotations
@@ -37,16 +37,7 @@ def view_evidence() -> Column:
     )
 
 
-def seed_view_evidence() -> Column:
-    """The seed project's formula, kept for comparison only."""
-    return (
-        F.col("watch_time_seconds") / 3600 * 0.6
-        + (1 - F.col("buffering_events") / 10) * 0.3
-        + F.when(F.col("is_skipped"), 0.0).otherwise(1.0) * 0.1
-    )
-
-
-def view_events(evidence: Callable[[], Column] = view_evidence) -> Callable[[DataFrame], DataFrame]:
+def view_events() -> Callable[[DataFrame], DataFrame]:
     """gold.fct_views -> interaction events: one per started view, its evidence as weight.
 
     Columns: user_id, item_id, weight, timestamp, is_relevant (watched and not skipped), region, genre.
@@ -56,7 +47,7 @@ def view_events(evidence: Callable[[], Column] = view_evidence) -> Callable[[Dat
         return views.where(F.col("has_video_started")).select(
             "user_id",
             F.col("video_id").alias("item_id"),
-            evidence().cast("double").alias("weight"),
+            view_evidence().cast("double").alias("weight"),
             F.col("event_at").alias("timestamp"),
             (~F.col("is_skipped")).alias("is_relevant"),
             "region",

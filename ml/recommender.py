@@ -81,6 +81,11 @@ def learnable_users(interactions: DataFrame) -> DataFrame:
     return interactions.where(F.col("weight") > 0).select("user_id").distinct()
 
 
+def evaluated_users(relevant: DataFrame, train: DataFrame) -> DataFrame:
+    """The users every model is scored on: a new title they valued, and a taste ALS could learn."""
+    return relevant.select("user_id").distinct().join(learnable_users(train), "user_id")
+
+
 def fit_als(interactions: DataFrame, index: IdIndex, params: ALSParams, blocks: int | None = None) -> ALSModel:
     """interactions: (user_id, item_id, weight); the weight is the confidence of implicit ALS.
 
@@ -219,7 +224,7 @@ def evaluate_als(
     model = fit_als(train, index, params)
     model.userFactors.count()  # fitting is lazy in parts: time it here, not in recommend
     fitted = time.perf_counter()
-    warm_users = relevant.select("user_id").distinct().join(learnable_users(train), "user_id")
+    warm_users = evaluated_users(relevant, train)
     recommended = recommend_unseen(model, index, warm_users, train, k).cache()
     metrics = _ranking(recommended, relevant.join(warm_users, "user_id"), k, index.catalog_size)
     done = time.perf_counter()
@@ -230,7 +235,7 @@ def evaluate_als(
 
 def evaluate_popularity(train: DataFrame, relevant: DataFrame, k: int) -> Evaluation:
     started = time.perf_counter()
-    warm_users = relevant.select("user_id").distinct().join(learnable_users(train), "user_id")
+    warm_users = evaluated_users(relevant, train)
     recommended = recommend_popular(popularity(train), warm_users, train, k).cache()
     catalog = train.select("item_id").distinct().count()
     metrics = _ranking(recommended, relevant.join(warm_users, "user_id"), k, catalog)

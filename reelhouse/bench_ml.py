@@ -22,11 +22,17 @@ import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from ingestion.generator import GENRES, World
+from ingestion.generator import (
+    GENRES,
+    ORGANIC_IN_FAVOURITE_GENRE,
+    RECOMMENDED_IN_FAVOURITE_GENRE,
+    RECOMMENDED_SHARE,
+    World,
+)
 from ml import io
-from ml.interactions import aggregate_interactions, file_events, top_by, view_events
+from ml.interactions import aggregate_interactions, file_events, relevant_new_items, view_events
 from ml.metrics import ranking_metrics
-from ml.recommender import SEARCH_GRID, ALSParams, evaluate_and_fit, fit_and_recommend, holdout
+from ml.recommender import SEARCH_GRID, ALSParams, evaluate_and_fit, evaluated_users, fit_and_recommend, holdout
 from ml.tables import USER_RECOMMENDATIONS
 from reelhouse.bench import _machine
 from reelhouse.settings import Settings
@@ -132,9 +138,8 @@ def _oracle(events: DataFrame, world: World) -> dict:
     `ingestion.generator.simulate_view`): the ceiling for any model on the demo world."""
     train_events, test_events, _ = holdout(events)
     train = aggregate_interactions(train_events)
-    relevant = test_events.where("is_relevant").select("user_id", "item_id").distinct().join(
-        train.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")
-    warm = relevant.select("user_id").distinct().join(train.select("user_id").distinct(), "user_id")
+    relevant = relevant_new_items(test_events, train)
+    warm = evaluated_users(relevant, train)  # the users the models are scored on
     seen: dict[str, set[str]] = {}
     for row in train.join(warm, "user_id").select("user_id", "item_id").collect():
         seen.setdefault(row.user_id, set()).add(row.item_id)
@@ -143,8 +148,8 @@ def _oracle(events: DataFrame, world: World) -> dict:
     # weights of each community per title (cumulative lists -> increments)
     weights = np.array([np.diff(np.concatenate([[0.0], t.video_cum])) for t in world.tastes])
     users = {u.user_id: u for u in world.users}
-    # P(pick | user): recommended 35 % (75 % favourite genre), organic 65 % (50 % favourite genre)
-    p_genre = 0.35 * 0.75 + 0.65 * 0.5
+    p_genre = (RECOMMENDED_SHARE * RECOMMENDED_IN_FAVOURITE_GENRE
+               + (1 - RECOMMENDED_SHARE) * ORGANIC_IN_FAVOURITE_GENRE)
     rows = []
     for user_id, items in seen.items():
         user = users[user_id]
@@ -159,6 +164,5 @@ def _oracle(events: DataFrame, world: World) -> dict:
         for rank, i in enumerate(np.argsort(-score)[:K], start=1):
             rows.append((user_id, rank, video_ids[i], float(score[i])))
     recommended = events.sparkSession.createDataFrame(rows, "user_id string, rank int, item_id string, score double")
-    metrics = ranking_metrics(recommended.transform(top_by(["user_id"], F.asc("rank"), K, "_r")),
-                              relevant.join(warm, "user_id"), K)
+    metrics = ranking_metrics(recommended, relevant.join(warm, "user_id"), K)
     return {k: round(v, 5) for k, v in metrics.items()}
