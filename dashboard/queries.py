@@ -1,0 +1,390 @@
+"""Every query behind the dashboard's pages, as plain functions of the lakehouse home.
+
+Reads the gold Delta tables at `<home>/gold/<table>` with the `deltalake` package (delta-rs and its
+DataFusion SQL engine, no JVM), writes nothing. Each query reads an aggregated mart (never
+gold.fct_views), filters relative to the newest data in the table (not the wall clock, so old
+demo data still shows), selects only the columns it needs and returns a small pandas frame.
+
+A table that is not there raises `MissingTable`, whose message names the command that fills it.
+Ratios are returned as 0-1 fractions; the app shows them as percentages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pandas as pd
+import pyarrow as pa
+from deltalake import DeltaTable, QueryBuilder
+
+from reelhouse.errors import ReelhouseError
+
+DEMO = "make demo"
+DBT_BUILD = "reelhouse dbt build"
+TRAIN = "reelhouse train"
+MONITOR = "reelhouse monitor"
+
+# which command writes each gold table the dashboard reads
+FILLED_BY = {
+    "fct_hourly_qoe": DBT_BUILD,
+    "fct_daily_engagement": DBT_BUILD,
+    "fct_daily_active_users": DBT_BUILD,
+    "fct_daily_recommendation_uptake": DBT_BUILD,
+    "fct_hourly_data_quality": DBT_BUILD,
+    "fct_hourly_quarantine": DBT_BUILD,
+    "dim_videos": DBT_BUILD,
+    "dim_users": DBT_BUILD,
+    "model_metrics": TRAIN,
+    "user_recommendations": TRAIN,
+    "popular_videos": TRAIN,
+    "qoe_live": MONITOR,
+    "qoe_alerts": MONITOR,
+}
+BRONZE_EVENTS = ("bronze", "playback_events")
+
+# the defaults the app opens with; the benchmark times the pages with these
+LIVE_MINUTES = 15
+LIVE_TREND_MINUTES = 60
+OPEN_ALERT_MINUTES = 5
+HOURLY_QOE_HOURS = 24
+TREND_DAYS = 30
+BREAKDOWN_DAYS = 7
+TOP_TITLES = 10
+QUALITY_HOURS = 48
+
+
+class MissingTable(ReelhouseError):
+    """A gold table the page needs is not in the lakehouse yet; the message says how to build it."""
+
+    def __init__(self, home: Path, table: str) -> None:
+        self.table = table
+        self.command = FILLED_BY[table]
+        super().__init__(f"gold.{table} is not built yet: {_advice(home, table)}")
+
+
+def _advice(home: Path, table: str) -> str:
+    command = FILLED_BY[table]
+    if command == MONITOR:
+        return f"start the live QoE monitor with `{MONITOR}` (it needs events streaming into bronze)"
+    if is_empty(home):
+        return f"the lakehouse at {home} is empty; `{DEMO}` loads events and builds every table"
+    if command == TRAIN:
+        if not exists(home, "fct_views"):
+            return f"run `{DBT_BUILD}`, then `{TRAIN}`"
+        return f"train the models with `{TRAIN}`"
+    return f"build the dbt marts with `{DBT_BUILD}`"
+
+
+def table_path(home: Path, table: str, layer: str = "gold") -> Path:
+    return home / layer / table
+
+
+def exists(home: Path, table: str, layer: str = "gold") -> bool:
+    return (table_path(home, table, layer) / "_delta_log").is_dir()
+
+
+def is_empty(home: Path) -> bool:
+    """Nothing ingested and nothing built: the state a fresh REELHOUSE_HOME is in."""
+    gold = home / "gold"
+    built = gold.is_dir() and any((child / "_delta_log").is_dir() for child in gold.iterdir())
+    return not built and not exists(home, BRONZE_EVENTS[1], BRONZE_EVENTS[0])
+
+
+def missing_tables(home: Path) -> list[MissingTable]:
+    """Every table of FILLED_BY that is not there, in FILLED_BY's order."""
+    return [MissingTable(home, table) for table in FILLED_BY if not exists(home, table)]
+
+
+def open_table(home: Path, table: str) -> DeltaTable:
+    if not exists(home, table):
+        raise MissingTable(home, table)
+    return DeltaTable(str(table_path(home, table)))
+
+
+def versions(home: Path, tables: tuple[str, ...]) -> tuple[int | None, ...]:
+    """The current Delta version of each table (None when absent): the app's cache key."""
+    return tuple(DeltaTable(str(table_path(home, t))).version() if exists(home, t) else None for t in tables)
+
+
+def _sql(home: Path, query: str, **tables: str) -> pd.DataFrame:
+    """`query` over the given tables, registered under their keyword names.
+
+    Through delta-rs's own SQL engine, not `to_pyarrow_table`: pyarrow's dataset scanner made the
+    process abort at exit (see ml/serving.py).
+    """
+    builder = QueryBuilder()
+    for alias, table in tables.items():
+        builder.register(alias, open_table(home, table))
+    return pa.table(builder.execute(query).read_all()).to_pandas()
+
+
+Query = TypeVar("Query", bound=Callable[..., pd.DataFrame])
+
+
+def reads(*tables: str) -> Callable[[Query], Query]:
+    """Records which tables a query reads (`query.tables`), for cache keys and the benchmark."""
+    def mark(query: Query) -> Query:
+        query.tables = tables  # type: ignore[attr-defined]
+        return query
+    return mark
+
+
+# -- Live QoE (gold.qoe_live, gold.qoe_alerts from `reelhouse monitor`) -----------------------------
+
+# the same formulas as the per-window columns, over the sums of several windows
+_LIVE_MEASURES = """
+    sum(views) as views,
+    sum(playback_failures) as playback_failures,
+    sum(watch_time_seconds) as watch_time_seconds,
+    sum(rebuffer_seconds) as rebuffer_seconds,
+    sum(rebuffer_seconds) / nullif(sum(watch_time_seconds) + sum(rebuffer_seconds), 0) as stalled_time_ratio,
+    cast(sum(playback_failures) as double) / nullif(sum(views), 0) as playback_failure_ratio,
+    sum(startup_time_ms_sum) / nullif(sum(started_views), 0) as mean_startup_time_ms,
+    sum(bitrate_kbps_sum) / nullif(sum(started_views), 0) as avg_bitrate_kbps
+"""
+
+
+@reads("qoe_live")
+def live_qoe_by_region_cdn(home: Path, minutes: int = LIVE_MINUTES) -> pd.DataFrame:
+    """QoE per region x CDN over the windows that ended in the last `minutes` before the newest one."""
+    return _sql(home, f"""
+        select
+            region,
+            cdn,
+            {_LIVE_MEASURES},
+            max(window_end) as latest_window_end
+        from live
+        where window_end > (select max(window_end) from live) - interval '{int(minutes)} minutes'
+        group by region, cdn
+        order by region, cdn
+    """, live="qoe_live")
+
+
+def live_totals(by_region_cdn: pd.DataFrame) -> dict[str, float]:
+    """Views and the two alerting ratios over every row of `live_qoe_by_region_cdn`."""
+    views = float(by_region_cdn["views"].sum())
+    watch, stalled = by_region_cdn["watch_time_seconds"].sum(), by_region_cdn["rebuffer_seconds"].sum()
+    return {
+        "views": views,
+        "stalled_time_ratio": stalled / (watch + stalled) if watch + stalled else float("nan"),
+        "playback_failure_ratio": by_region_cdn["playback_failures"].sum() / views if views else float("nan"),
+    }
+
+
+@reads("qoe_live")
+def live_qoe_trend(home: Path, minutes: int = LIVE_TREND_MINUTES) -> pd.DataFrame:
+    """QoE per 1-minute window and CDN over the last `minutes` of windows."""
+    return _sql(home, f"""
+        select
+            window_start,
+            cdn,
+            {_LIVE_MEASURES}
+        from live
+        where window_end > (select max(window_end) from live) - interval '{int(minutes)} minutes'
+        group by window_start, cdn
+        order by window_start, cdn
+    """, live="qoe_live")
+
+
+@reads("qoe_live", "qoe_alerts")
+def open_alerts(home: Path, minutes: int = OPEN_ALERT_MINUTES) -> pd.DataFrame:
+    """Alerts on windows that ended within `minutes` of the newest window in gold.qoe_live, newest first."""
+    return _sql(home, f"""
+        select
+            alert_id, window_start, window_end, region, cdn, metric, rule, value, threshold, baseline, views,
+            raised_at
+        from alerts
+        where window_end >= (select max(window_end) from live) - interval '{int(minutes)} minutes'
+        order by window_end desc, region, cdn, metric
+    """, live="qoe_live", alerts="qoe_alerts")
+
+
+# -- QoE from dbt (gold.fct_hourly_qoe) ------------------------------------------------------------
+
+@reads("fct_hourly_qoe")
+def hourly_qoe_by_region_cdn(home: Path, hours: int = HOURLY_QOE_HOURS) -> pd.DataFrame:
+    """QoE per region x CDN over the last `hours` hours of gold.fct_hourly_qoe.
+
+    The ratios are recomputed from the hours' sums: stalled time = rebuffering / (watching +
+    rebuffering), failures = failed / attempted starts, startup time weighted by video starts,
+    bitrate weighted by watch time.
+    """
+    return _sql(home, f"""
+        select
+            region,
+            cdn,
+            sum(video_start_attempts) as video_start_attempts,
+            sum(rebuffer_seconds) / nullif(sum(watch_time_seconds) + sum(rebuffer_seconds), 0)
+                as stalled_time_ratio,
+            cast(sum(playback_failures) as double) / nullif(sum(video_start_attempts), 0)
+                as playback_failure_ratio,
+            sum(startup_time_mean_ms * video_starts) / nullif(sum(video_starts), 0) as mean_startup_time_ms,
+            sum(bitrate_kbps_watch_seconds) / nullif(sum(watch_time_seconds), 0) as watch_weighted_bitrate_kbps,
+            max(event_hour) as latest_hour
+        from qoe
+        where event_hour > (select max(event_hour) from qoe) - interval '{int(hours)} hours'
+        group by region, cdn
+        order by region, cdn
+    """, qoe="fct_hourly_qoe")
+
+
+# -- Engagement (gold.fct_daily_engagement, gold.fct_daily_active_users) ----------------------------
+
+_ENGAGEMENT_MEASURES = """
+    sum(views) as views,
+    sum(watch_hours) as watch_hours,
+    sum(completion_rate * views) / nullif(sum(views), 0) as completion_rate,
+    sum(skip_rate * views) / nullif(sum(views), 0) as skip_rate,
+    sum(pause_rate * views) / nullif(sum(views), 0) as pause_rate
+"""
+
+
+def _last_days(alias: str, column: str, days: int) -> str:
+    return f"{column} > (select max({column}) from {alias}) - interval '{int(days)} days'"
+
+
+@reads("fct_daily_engagement")
+def engagement_daily(home: Path, days: int = TREND_DAYS) -> pd.DataFrame:
+    """Views, watch hours and view-weighted completion / skip / pause rates per day, oldest first."""
+    return _sql(home, f"""
+        select event_date, {_ENGAGEMENT_MEASURES}
+        from engagement
+        where {_last_days("engagement", "event_date", days)}
+        group by event_date
+        order by event_date
+    """, engagement="fct_daily_engagement")
+
+
+@reads("fct_daily_active_users")
+def active_users_daily(home: Path, days: int = TREND_DAYS) -> pd.DataFrame:
+    return _sql(home, f"""
+        select activity_date, daily_active_users, weekly_active_users, monthly_active_users
+        from users
+        where {_last_days("users", "activity_date", days)}
+        order by activity_date
+    """, users="fct_daily_active_users")
+
+
+# -- Genre and region breakdowns ---------------------------------------------------------------
+
+def _breakdown(home: Path, keys: str, days: int) -> pd.DataFrame:
+    return _sql(home, f"""
+        select {keys}, {_ENGAGEMENT_MEASURES}
+        from engagement
+        where {_last_days("engagement", "event_date", days)}
+        group by {keys}
+        order by views desc, {keys}
+    """, engagement="fct_daily_engagement")
+
+
+@reads("fct_daily_engagement")
+def by_genre(home: Path, days: int = BREAKDOWN_DAYS) -> pd.DataFrame:
+    return _breakdown(home, "genre", days)
+
+
+@reads("fct_daily_engagement")
+def by_region(home: Path, days: int = BREAKDOWN_DAYS) -> pd.DataFrame:
+    return _breakdown(home, "region", days)
+
+
+@reads("fct_daily_engagement")
+def by_genre_and_region(home: Path, days: int = BREAKDOWN_DAYS) -> pd.DataFrame:
+    return _breakdown(home, "genre, region", days)
+
+
+@reads("fct_daily_engagement", "dim_videos")
+def top_titles(home: Path, days: int = BREAKDOWN_DAYS, limit: int = TOP_TITLES) -> pd.DataFrame:
+    """The most viewed titles of the last `days` days (ties by video id), with their titles."""
+    return _sql(home, f"""
+        with ranked as (
+            select video_id, {_ENGAGEMENT_MEASURES}
+            from engagement
+            where {_last_days("engagement", "event_date", days)}
+            group by video_id
+            order by views desc, video_id
+            limit {int(limit)}
+        )
+        select ranked.video_id, videos.title, videos.genre, ranked.views, ranked.watch_hours,
+            ranked.completion_rate, ranked.skip_rate
+        from ranked
+        left join videos on ranked.video_id = videos.video_id
+        order by ranked.views desc, ranked.video_id
+    """, engagement="fct_daily_engagement", videos="dim_videos")
+
+
+# -- Recommendations -------------------------------------------------------------------------
+
+@reads("fct_daily_recommendation_uptake")
+def recommendation_uptake(home: Path, days: int = TREND_DAYS) -> pd.DataFrame:
+    return _sql(home, f"""
+        select
+            event_date, views, recommended_views, recommendation_uptake_rate,
+            recommended_completion_rate, organic_completion_rate, recommended_skip_rate, organic_skip_rate
+        from uptake
+        where {_last_days("uptake", "event_date", days)}
+        order by event_date
+    """, uptake="fct_daily_recommendation_uptake")
+
+
+@reads("model_metrics")
+def model_quality(home: Path) -> pd.DataFrame:
+    """Each model's test-split metrics from its newest training run."""
+    return _sql(home, """
+        with latest as (
+            select model, max(trained_at) as trained_at
+            from metrics
+            where split = 'test'
+            group by model
+        )
+        select metrics.model, metrics.metric, metrics.k, metrics.value, metrics.trained_at, metrics.model_version
+        from metrics
+        inner join latest on metrics.model = latest.model and metrics.trained_at = latest.trained_at
+        where metrics.split = 'test'
+        order by metrics.model, metrics.metric
+    """, metrics="model_metrics")
+
+
+@reads("user_recommendations")
+def sample_users(home: Path, limit: int = 5) -> pd.DataFrame:
+    """A few users the recommender knows, to try in the lookup."""
+    return _sql(home, f"""
+        select user_id from recommendations where rank = 1 order by user_id limit {int(limit)}
+    """, recommendations="user_recommendations")
+
+
+# -- Data quality ------------------------------------------------------------------------------
+
+@reads("fct_hourly_data_quality")
+def data_quality_hourly(home: Path, hours: int = QUALITY_HOURS) -> pd.DataFrame:
+    return _sql(home, f"""
+        select
+            ingested_hour, received_records, valid_records, quarantined_records, duplicates_removed,
+            late_arrivals, quarantine_ratio, last_ingested_at
+        from quality
+        where ingested_hour > (select max(ingested_hour) from quality) - interval '{int(hours)} hours'
+        order by ingested_hour
+    """, quality="fct_hourly_data_quality")
+
+
+@reads("fct_hourly_quarantine")
+def quarantine_reasons(home: Path, hours: int = QUALITY_HOURS) -> pd.DataFrame:
+    return _sql(home, f"""
+        select reason, sum(quarantined_records) as quarantined_records
+        from quarantine
+        where ingested_hour > (select max(ingested_hour) from quarantine) - interval '{int(hours)} hours'
+        group by reason
+        order by quarantined_records desc, reason
+    """, quarantine="fct_hourly_quarantine")
+
+
+# every page's queries with the app's default arguments: what `dashboard.bench` times
+PAGES: dict[str, tuple[Callable[[Path], pd.DataFrame], ...]] = {
+    "live_qoe": (live_qoe_by_region_cdn, live_qoe_trend, open_alerts, hourly_qoe_by_region_cdn),
+    "engagement": (engagement_daily, active_users_daily),
+    "breakdowns": (by_genre, by_region, by_genre_and_region, top_titles),
+    "recommendations": (recommendation_uptake, model_quality),
+    "data_quality": (data_quality_hourly, quarantine_reasons),
+    "user_lookup": (sample_users,),
+}
