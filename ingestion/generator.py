@@ -36,6 +36,7 @@ REGIONS = {
 CDNS = ("akamai", "cloudfront", "fastly")
 # (region, cdn) pairs that are served from far away or an overloaded edge: a quality penalty
 CDN_PENALTY = {("IN", "fastly"): 2.5, ("NG", "cloudfront"): 3.0, ("BR", "akamai"): 1.8, ("AU", "fastly"): 1.6}
+INCIDENT_PENALTY = 6.0  # an injected incident (`reelhouse produce --incident`): an edge in trouble
 DEVICES = {"tv": 0.35, "mobile": 0.35, "desktop": 0.20, "tablet": 0.10}
 # bitrate ladder (kbps) and the highest rung each device plays
 LADDER = (("240p", 400), ("360p", 800), ("480p", 1_400), ("720p", 2_800),
@@ -204,7 +205,7 @@ def simulate_view(rng: random.Random, world: World, user: User, device: str, cdn
         else world.popular(rng, user)
     fits_taste = video.genre in user.favorite_genres
 
-    penalty = CDN_PENALTY.get((user.region, cdn), 1.0) * (6.0 if incident else 1.0)
+    penalty = CDN_PENALTY.get((user.region, cdn), 1.0) * (INCIDENT_PENALTY if incident else 1.0)
     bandwidth = user.bandwidth_kbps * rng.lognormvariate(0, 0.35) / math.sqrt(penalty)
     rung = 0
     for i in range(DEVICE_MAX_RUNG[device] + 1):
@@ -274,25 +275,29 @@ def iter_events(
     first_event: int = 0,
     incident: tuple[str, str] | None = None,
     clock: Callable[[], datetime] | None = None,
+    incident_from: int = 0,
 ) -> Iterator[dict]:
     """An endless stream of events in the full contract, ordered by time.
 
     With `start`, time is simulated: `expected_events` spread over `days`, the stream
     beginning where event number `first_event` would fall. With `start=None`, each event
-    carries the wall-clock time from `clock()` (live mode).
+    carries the wall-clock time from `clock()` (live mode). From event number `incident_from`
+    on, views of the `incident` (region, cdn) pair are served badly (see `simulate_view`).
     """
     rng = random.Random(seed)
     users, user_cum = world.users, world.user_cum
     devices = list(DEVICES)
     mean_gap = days * 86_400 / max(1, expected_events)
     elapsed = first_event * mean_gap
+    number = first_event
     while True:
         user = _pick(rng, users, user_cum)
         device = user.device_type if rng.random() < 0.85 else rng.choice(devices)
         cdn = user.home_cdn if rng.random() < 0.8 else rng.choice(CDNS)
         session_id = _uuid4(rng)
         for _ in range(1 + min(6, int(rng.expovariate(0.7)))):
-            hit = incident is not None and (user.region, cdn) == incident
+            hit = incident is not None and number >= incident_from and (user.region, cdn) == incident
+            number += 1
             event = simulate_view(rng, world, user, device, cdn, incident=hit)
             event["event_id"] = _uuid4(rng)
             event["session_id"] = session_id
@@ -303,6 +308,16 @@ def iter_events(
                 stamp = start + timedelta(seconds=elapsed)
             event["timestamp"] = stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
             yield event
+
+
+def parse_incident(text: str) -> tuple[str, str]:
+    """`REGION:CDN` (e.g. `US:akamai`, any case) as a known (region, cdn) pair; ValueError otherwise."""
+    region, sep, cdn = text.partition(":")
+    region, cdn = region.strip().upper(), cdn.strip().lower()
+    if not sep or region not in REGIONS or cdn not in CDNS:
+        raise ValueError(f"expected REGION:CDN with a region of {', '.join(REGIONS)} "
+                         f"and a CDN of {', '.join(CDNS)}, got {text!r}")
+    return region, cdn
 
 
 def catalog_rows(world: World) -> list[dict]:
@@ -403,7 +418,8 @@ class GeneratorOptions:
     bad_ratio: float = 0.0
     start: datetime | None = SEED_EPOCH  # None: live, wall-clock timestamps
     days: float = 7.0
-    incident: tuple[str, str] | None = None
+    incident: tuple[str, str] | None = None  # (region, cdn) served badly
+    incident_from: int = 0  # the event number at which the incident begins
     n_users: int = 10_000
     n_videos: int = 500
     chunk_size: int = 5_000
@@ -438,7 +454,7 @@ def generate_chunk(options: GeneratorOptions, index: int) -> Chunk:
     count = max(0, min(options.chunk_size, options.events - first))
     events = iter_events(
         f"{options.seed}-{index}", world_for(options), options.start, options.days,
-        options.events, first, options.incident,
+        options.events, first, options.incident, incident_from=options.incident_from,
     )
     bad_rng = random.Random(f"{options.seed}-{index}-bad")
     messages, malformed = [], {}

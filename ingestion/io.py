@@ -46,12 +46,13 @@ def read_kafka_stream(
     topic: str,
     max_offsets_per_trigger: int | None = None,
     min_partitions: int | None = None,
+    starting_offsets: str = "earliest",
 ) -> DataFrame:
     reader = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", bootstrap_servers)
         .option("subscribe", topic)
-        .option("startingOffsets", "earliest")
+        .option("startingOffsets", starting_offsets)
         .option("failOnDataLoss", "true")  # a gap in the log must stop us, not be skipped
         .option("kafka.max.partition.fetch.bytes", str(8 << 20))
         .option("kafka.fetch.max.bytes", str(64 << 20))
@@ -200,3 +201,37 @@ def register_in_catalog(spark: SparkSession, tables: dict[str, Path]) -> list[st
         spark.sql(f"create table if not exists {name} using delta location '{path}'")
         registered.append(name)
     return registered
+
+
+def ensure_delta_table(spark: SparkSession, path: Path, schema: T.StructType, properties: dict[str, str]) -> None:
+    builder = DeltaTable.createIfNotExists(spark).location(str(path)).addColumns(schema)
+    for key, value in properties.items():
+        builder = builder.property(key, value)
+    builder.execute()
+
+
+def upsert(df: DataFrame, path: Path, keys: tuple[str, ...], since: tuple[str, str] | None = None,
+           keep: tuple[str, ...] = ()) -> None:
+    """MERGE `df` into the Delta table at `path` by `keys`: replace matches, insert the rest.
+
+    `since` = (timestamp column, earliest value in `df` as text in the session's time zone)
+    lets Delta skip files that cannot match;
+    columns in `keep` hold their first value when a row is replaced. Replaying the same
+    rows gives the same table, which is what makes a replayed micro-batch harmless.
+    """
+    condition = " and ".join(f"t.{key} = s.{key}" for key in keys)
+    if since:
+        column, earliest = since
+        condition += f" and t.{column} >= timestamp'{earliest}'"
+    updates = {column: f"s.{column}" for column in df.columns if column not in keep}
+    (
+        DeltaTable.forPath(df.sparkSession, str(path)).alias("t")
+        .merge(df.alias("s"), condition)
+        .whenMatchedUpdate(set=updates)
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+
+
+def read_delta(spark: SparkSession, path: Path) -> DataFrame:
+    return spark.read.format("delta").load(str(path))

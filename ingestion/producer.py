@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ingestion.generator import Chunk, GeneratorOptions, generate_chunk
 from reelhouse.errors import ReelhouseError
@@ -25,6 +25,7 @@ PRODUCER_CONFIG = {
     "max_request_size": 8 * 1024 * 1024,
     "max_block_ms": 15_000,  # how long a missing topic or a full buffer may block a send
 }
+LIVE_CHUNK_SECONDS = 0.1  # live events are stamped when their chunk is made: keep chunks short
 
 
 @dataclass
@@ -32,6 +33,7 @@ class ProduceReport:
     sent: int = 0
     malformed: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    incident_started_at: float | None = None  # epoch seconds when event number `incident_from` was sent
 
     @property
     def events_per_second(self) -> float:
@@ -105,6 +107,9 @@ def produce(
     except KafkaError as error:
         raise ReelhouseError(f"cannot connect to Kafka at {bootstrap_servers}: {error}") from error
     report = ProduceReport()
+    if options.start is None and rate > 0:
+        # so that an event's time is when it was sent, give or take a tenth of a second
+        options = replace(options, chunk_size=max(1, int(rate * LIVE_CHUNK_SECONDS)))
     try:
         partitions = sorted(producer.partitions_for(topic))
         partition_of: dict[bytes, int] = {}
@@ -115,6 +120,8 @@ def produce(
                 if partition is None:
                     # what Kafka's default partitioner does, once per key
                     partition = partition_of[key] = partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+                if options.incident and report.sent == options.incident_from:
+                    report.incident_started_at = time.time()
                 producer.send(topic, key=key, value=value, partition=partition)
                 report.sent += 1
                 if rate > 0:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ingestion.generator import SEED_EPOCH
+from ingestion.qoe_rules import AlertRules
 from reelhouse.errors import ReelhouseError
 from reelhouse.settings import Settings
 
@@ -77,6 +78,15 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _incident(text: str) -> tuple[str, str]:
+    from ingestion.generator import parse_incident
+
+    try:
+        return parse_incident(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _sizes(text: str) -> list[int]:
     return [_positive_int(part.strip()) for part in text.split(",")]
 
@@ -112,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="first event time (ISO-8601), or 'now' for wall-clock timestamps")
     produce.add_argument("--days", type=_positive_float, default=7.0, help="simulated span of the events")
     produce.add_argument("--workers", type=int, default=1, help="generator processes beside the sender")
+    produce.add_argument("--incident", type=_incident, metavar="REGION:CDN",
+                         help="inject a degradation of one edge, e.g. US:akamai (failures, stalls, slow starts)")
+    produce.add_argument("--incident-from", type=_non_negative_int, default=0, metavar="N",
+                         help="the event number at which the incident begins (default 0: from the start)")
     produce.add_argument("--quiet", action="store_true", help="no progress bar")
 
     stream = commands.add_parser("stream", help="stream Kafka into bronze Delta (exactly once)")
@@ -119,6 +133,27 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--trigger-seconds", type=_non_negative_float, help="micro-batch interval (default 3)")
     stream.add_argument("--max-offsets-per-trigger", type=_positive_int, help="micro-batch size cap (default 200000)")
     stream.add_argument("--timeout", type=_non_negative_float, help="stop after this many seconds")
+
+    monitor = commands.add_parser("monitor", help="live QoE windows and alerts from Kafka into gold (streaming)")
+    monitor.add_argument("--available-now", action="store_true", help="process what the topic holds, then exit")
+    monitor.add_argument("--from-earliest", action="store_true",
+                         help="a new monitor starts at the topic's first event (default: its latest)")
+    monitor.add_argument("--trigger-seconds", type=_positive_float, default=1.0,
+                         help="micro-batch interval (default 1)")
+    monitor.add_argument("--timeout", type=_non_negative_float, help="stop after this many seconds")
+    monitor.add_argument("--watermark-minutes", type=_positive_float, default=2.0,
+                         help="how late an event may arrive and still count (default 2)")
+    monitor.add_argument("--stalled-threshold", type=_ratio, default=AlertRules.stalled_time_ratio,
+                         help=f"alert when a window stalls more than this share of playing time "
+                              f"(default {AlertRules.stalled_time_ratio})")
+    monitor.add_argument("--failure-threshold", type=_ratio, default=AlertRules.playback_failure_ratio,
+                         help=f"alert when more than this share of starts fail "
+                              f"(default {AlertRules.playback_failure_ratio})")
+    monitor.add_argument("--relative-factor", type=_positive_float, default=AlertRules.relative_factor,
+                         help=f"alert when a window is this many times worse than its pair's trailing hour "
+                              f"(default {AlertRules.relative_factor})")
+    monitor.add_argument("--min-views", type=_positive_int, default=AlertRules.min_views,
+                         help=f"views a region x CDN window needs before it is judged (default {AlertRules.min_views})")
 
     commands.add_parser("counts", help="row counts of the bronze and quarantine tables")
 
@@ -217,7 +252,7 @@ def _produce(settings: Settings, args: argparse.Namespace) -> None:
     options = GeneratorOptions(
         events=args.events, seed=args.seed, world_seed=args.world_seed, message_format=args.format,
         bad_ratio=args.bad_ratio,
-        start=args.start, days=args.days,
+        start=args.start, days=args.days, incident=args.incident, incident_from=args.incident_from,
     )
     report = produce(options, settings.bootstrap_servers, settings.topic, rate=args.rate,
                      workers=args.workers, progress=Progress(args.events, enabled=not args.quiet))
@@ -241,6 +276,28 @@ def _stream(settings: Settings, args: argparse.Namespace) -> None:
     report = run(settings, options)
     print(f"streamed {report.input_rows:,} records in {report.batches} batches; "
           f"{report.rows_per_second:,.0f} rows/s while processing")
+
+
+def _monitor(settings: Settings, args: argparse.Namespace) -> None:
+    from ingestion.jobs import monitor
+    from reelhouse.kafka_cluster import require_broker
+    from reelhouse.spark import build_spark
+
+    require_broker(settings.bootstrap_servers)
+    rules = AlertRules(stalled_time_ratio=args.stalled_threshold, playback_failure_ratio=args.failure_threshold,
+                       relative_factor=args.relative_factor, min_views=args.min_views)
+    options = monitor.MonitorOptions(
+        available_now=args.available_now, trigger_seconds=args.trigger_seconds,
+        starting_offsets="earliest" if args.from_earliest else "latest",
+        watermark=f"{round(args.watermark_minutes * 60)} seconds", rules=rules, timeout_seconds=args.timeout,
+    )
+    spark = build_spark(settings, "reelhouse-monitor")
+    if not args.available_now:
+        print(f"monitoring {settings.topic} into {settings.table_path(*monitor.QOE_LIVE)} and "
+              f"{settings.table_path(*monitor.QOE_ALERTS)}; Ctrl-C stops", flush=True)
+    report = monitor.run(spark, settings, options)
+    print(f"monitored {report.input_rows:,} events in {report.batches} batches; "
+          f"gold.qoe_live has {report.windows:,} windows, gold.qoe_alerts {report.alerts:,} alerts")
 
 
 def _metastore(settings: Settings, args: argparse.Namespace) -> None:
@@ -392,7 +449,8 @@ def _demo(settings: Settings, args: argparse.Namespace) -> None:
 
 
 COMMANDS = {
-    "jars": _jars, "kafka": _kafka, "produce": _produce, "stream": _stream, "counts": _counts,
+    "jars": _jars, "kafka": _kafka, "produce": _produce, "stream": _stream, "monitor": _monitor,
+    "counts": _counts,
     "load-generated": _load_generated, "metastore": _metastore, "dbt": _dbt, "sql": _sql,
     "catalog": _catalog, "train": _train, "recommend": _recommend, "bench": _bench, "demo": _demo,
 }

@@ -14,6 +14,7 @@ from ingestion.generator import (
     World,
     generate_chunk,
     iter_events,
+    parse_incident,
     to_seed_format,
 )
 
@@ -90,6 +91,32 @@ def test_a_badly_served_region_cdn_pair_stalls_and_starts_slower(events):
     good_stalls, good_startup = stats(good)
     assert bad_stalls > 1.5 * good_stalls
     assert bad_startup > 1.3 * good_startup
+
+
+def test_an_incident_degrades_its_pair_only_from_its_first_event_on(world):
+    def failure_and_stall_rates(rows):
+        minutes = sum(e["watch_time_seconds"] for e in rows) / 60
+        return (sum(e["error_code"] is not None for e in rows) / len(rows),
+                sum(e["rebuffer_seconds"] for e in rows) / 60 / minutes)
+
+    pair, onset = ("US", "akamai"), 20_000
+    events = list(itertools.islice(iter_events(7, world, incident=pair, incident_from=onset), 40_000))
+    hit = [e for e in events[onset:] if (e["region"], e["cdn"]) == pair]
+    before = [e for e in events[:onset] if (e["region"], e["cdn"]) == pair]
+    others_after = [e for e in events[onset:] if (e["region"], e["cdn"]) != pair and e["region"] == "US"]
+    assert len(hit) > 500 and len(before) > 500
+    hit_failures, hit_stalls = failure_and_stall_rates(hit)
+    for rows in (before, others_after):
+        failures, stalls = failure_and_stall_rates(rows)
+        assert hit_failures > 5 * failures
+        assert hit_stalls > 3 * stalls
+
+
+def test_incident_names_a_known_region_and_cdn_in_any_case():
+    assert parse_incident("us:Akamai") == ("US", "akamai")
+    for bad in ("US", "US:", "XX:akamai", "US:limelight", ":akamai"):
+        with pytest.raises(ValueError, match="REGION:CDN"):
+            parse_incident(bad)
 
 
 def test_failed_or_abandoned_starts_watch_nothing(events):

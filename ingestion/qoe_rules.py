@@ -1,0 +1,24 @@
+"""The alert rules of `reelhouse monitor`, apart from Spark so the CLI can show their defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+@dataclass(frozen=True)
+class AlertRules:
+    """When a window of a region × CDN pair raises an alert (ratios are 0-1)."""
+
+    METRICS: ClassVar[tuple[str, ...]] = ("stalled_time_ratio", "playback_failure_ratio")
+
+    stalled_time_ratio: float = 0.03  # absolute: share of playing time spent stalled
+    playback_failure_ratio: float = 0.08  # absolute: share of start attempts that failed
+    relative_factor: float = 3.0  # relative: this many times the pair's trailing hour...
+    relative_floor_share: float = 1 / 3  # ...and at least this share of the absolute threshold
+    min_views: int = 100  # a window with fewer views is too noisy to judge
+    min_baseline_views: int = 500  # a trailing hour with fewer views is no baseline
+    trailing_minutes: int = 60
+
+    def absolute(self, metric: str) -> float:
+        return getattr(self, metric)
