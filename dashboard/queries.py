@@ -133,17 +133,24 @@ def reads(*tables: str) -> Callable[[Query], Query]:
 
 # -- Live QoE (gold.qoe_live, gold.qoe_alerts from `reelhouse monitor`) -----------------------------
 
-# the same formulas as the per-window columns, over the sums of several windows
-_LIVE_MEASURES = """
-    sum(views) as views,
-    sum(playback_failures) as playback_failures,
-    sum(watch_time_seconds) as watch_time_seconds,
-    sum(rebuffer_seconds) as rebuffer_seconds,
-    sum(rebuffer_seconds) / nullif(sum(watch_time_seconds) + sum(rebuffer_seconds), 0) as stalled_time_ratio,
-    cast(sum(playback_failures) as double) / nullif(sum(views), 0) as playback_failure_ratio,
-    sum(startup_time_ms_sum) / nullif(sum(started_views), 0) as mean_startup_time_ms,
-    sum(bitrate_kbps_sum) / nullif(sum(started_views), 0) as avg_bitrate_kbps
-"""
+def _live_measures(home: Path) -> str:
+    """The per-window ratios of gold.qoe_live, recomputed over the sums of several windows.
+
+    Stalled time is rebuffering / (watching + rebuffering) on the views whose stalls were measured
+    (`stall_measured_seconds`); on a table without that column, over all watching of started views.
+    """
+    columns = {field.name for field in open_table(home, "qoe_live").schema().fields}
+    measured = "stall_measured_seconds" if "stall_measured_seconds" in columns else "watch_time_seconds"
+    return f"""
+        sum(views) as views,
+        sum(playback_failures) as playback_failures,
+        sum({measured}) as stall_measured_seconds,
+        sum(rebuffer_seconds) as rebuffer_seconds,
+        sum(rebuffer_seconds) / nullif(sum({measured}) + sum(rebuffer_seconds), 0) as stalled_time_ratio,
+        cast(sum(playback_failures) as double) / nullif(sum(views), 0) as playback_failure_ratio,
+        sum(startup_time_ms_sum) / nullif(sum(started_views), 0) as mean_startup_time_ms,
+        sum(bitrate_kbps_sum) / nullif(sum(started_views), 0) as avg_bitrate_kbps
+    """
 
 
 @reads("qoe_live")
@@ -153,7 +160,7 @@ def live_qoe_by_region_cdn(home: Path, minutes: int = LIVE_MINUTES) -> pd.DataFr
         select
             region,
             cdn,
-            {_LIVE_MEASURES},
+            {_live_measures(home)},
             max(window_end) as latest_window_end
         from live
         where window_end > (select max(window_end) from live) - interval '{int(minutes)} minutes'
@@ -165,10 +172,10 @@ def live_qoe_by_region_cdn(home: Path, minutes: int = LIVE_MINUTES) -> pd.DataFr
 def live_totals(by_region_cdn: pd.DataFrame) -> dict[str, float]:
     """Views and the two alerting ratios over every row of `live_qoe_by_region_cdn`."""
     views = float(by_region_cdn["views"].sum())
-    watch, stalled = by_region_cdn["watch_time_seconds"].sum(), by_region_cdn["rebuffer_seconds"].sum()
+    measured, stalled = by_region_cdn["stall_measured_seconds"].sum(), by_region_cdn["rebuffer_seconds"].sum()
     return {
         "views": views,
-        "stalled_time_ratio": stalled / (watch + stalled) if watch + stalled else float("nan"),
+        "stalled_time_ratio": stalled / (measured + stalled) if measured + stalled else float("nan"),
         "playback_failure_ratio": by_region_cdn["playback_failures"].sum() / views if views else float("nan"),
     }
 
@@ -180,7 +187,7 @@ def live_qoe_trend(home: Path, minutes: int = LIVE_TREND_MINUTES) -> pd.DataFram
         select
             window_start,
             cdn,
-            {_LIVE_MEASURES}
+            {_live_measures(home)}
         from live
         where window_end > (select max(window_end) from live) - interval '{int(minutes)} minutes'
         group by window_start, cdn
