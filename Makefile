@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install jars demo test test-unit lint bench bench-dbt bench-ml movielens clean kafka-stop stop
+.PHONY: install jars browser demo test test-unit lint bench bench-dbt bench-ml movielens clean kafka-stop stop
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ install: $(STAMP)
 jars: install
 	$(BIN)/reelhouse jars
 
+# Debian's Chromium for the dashboard's browser tests (Playwright drives it; no browser download)
+browser:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
 demo: jars
 	$(BIN)/reelhouse demo
 
@@ -26,7 +30,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/sqlfluff lint lakehouse_models/models
 
-test: jars lint
+test: jars browser lint
 	bash scripts/run-pytest.sh $(BIN)/python -m pytest
 
 test-unit: install

@@ -131,12 +131,12 @@ def live_qoe() -> None:
     elif live is not None:
         totals = queries.live_totals(live)
         alerts = load("open_alerts")
-        left, middle, right, fourth, fifth = st.columns(5)
-        left.metric(f"Views in the last {queries.LIVE_MINUTES} minutes", _count(totals["views"]))
-        middle.metric("Stalled time", _percent(totals["stalled_time_ratio"]))
-        right.metric("Playback failures", _percent(totals["playback_failure_ratio"]))
-        fourth.metric("Open alerts", "—" if alerts is None else f"{len(alerts):,}")
-        fifth.metric("Newest window ends", _time(live["latest_window_end"].max()))
+        st.caption(f"1-minute windows of gold.qoe_live; the newest ends at {_time(live['latest_window_end'].max())}")
+        columns = st.columns(4)
+        columns[0].metric(f"Views in the last {queries.LIVE_MINUTES} minutes", _count(totals["views"]))
+        columns[1].metric("Stalled time", _percent(totals["stalled_time_ratio"]))
+        columns[2].metric("Playback failures", _percent(totals["playback_failure_ratio"]))
+        columns[3].metric("Open alerts", "—" if alerts is None else f"{len(alerts):,}")
         st.subheader(f"By region and CDN, last {queries.LIVE_MINUTES} minutes")
         one, two = st.columns(2)
         with one:
@@ -147,8 +147,11 @@ def live_qoe() -> None:
         if alerts is not None and alerts.empty:
             st.success(f"No alert on the windows of the last {queries.OPEN_ALERT_MINUTES} minutes.")
         elif alerts is not None:
-            st.dataframe(alerts, hide_index=True, width="stretch",
-                         column_config={"value": PERCENT, "threshold": PERCENT, "baseline": PERCENT})
+            shown = alerts.drop(columns=["alert_id", "window_start"])
+            st.dataframe(shown, hide_index=True, width="stretch", column_config={
+                "window_end": st.column_config.DatetimeColumn("window ends", format="YYYY-MM-DD HH:mm"),
+                "raised_at": st.column_config.DatetimeColumn("raised", format="YYYY-MM-DD HH:mm:ss"),
+                "value": PERCENT, "threshold": PERCENT, "baseline": PERCENT})
         trend = load("live_qoe_trend", minutes=queries.LIVE_TREND_MINUTES)
         if trend is not None and not trend.empty:
             st.subheader(f"Per minute and CDN, last {queries.LIVE_TREND_MINUTES} minutes")
@@ -301,7 +304,7 @@ def user_lookup() -> None:
         return
     st.markdown(f"**{answer.strategy}** · model `{answer.model_version}`")
     st.caption(answer.explanation)
-    st.dataframe(pd.DataFrame([vars(item) for item in answer.items]), hide_index=True, width="stretch")
+    st.table(pd.DataFrame([vars(item) for item in answer.items]).set_index("rank"))
 
 
 def data_quality() -> None:
@@ -338,7 +341,7 @@ def data_quality() -> None:
 
 # -- frame ----------------------------------------------------------------------------------------
 
-@st.fragment(run_every=SLOW_REFRESH)
+@st.fragment(run_every=LIVE_REFRESH)
 def lakehouse_status() -> None:
     """What is not built yet, and the commands that build it (on every page, refreshed)."""
     if queries.is_empty(HOME):

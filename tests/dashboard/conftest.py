@@ -208,7 +208,13 @@ POPULAR_SCHEMA = [("region", pa.string()), ("genre", pa.string()), ("rank", pa.i
                   ("score", pa.float64()), ("model_version", pa.string())]
 POPULAR_ROWS = [("all", "all", 1, "v1", 10.0, "m1"), ("BR", "all", 1, "v3", 5.0, "m1")]
 
+# the dashboard never reads gold.fct_views; its presence tells a dbt-built lakehouse from an empty one
+VIEWS_SCHEMA = [("view_id", pa.string()), ("user_id", pa.string()), ("video_id", pa.string()),
+                ("event_date", pa.date32())]
+VIEWS_ROWS = [("view-1", "u1", "v1", date(2025, 5, 20))]
+
 GOLD: dict[str, tuple[list, list]] = {
+    "fct_views": (VIEWS_SCHEMA, VIEWS_ROWS),
     "qoe_live": (LIVE_SCHEMA, LIVE_ROWS),
     "qoe_alerts": (ALERT_SCHEMA, ALERT_ROWS),
     "fct_hourly_qoe": (HOURLY_QOE_SCHEMA, HOURLY_QOE_ROWS),

@@ -180,7 +180,7 @@ def test_a_half_built_lakehouse_names_the_missing_step(make_home, table_groups):
     home = make_home(table_groups["dbt"])
 
     assert not queries.is_empty(home)
-    with pytest.raises(queries.MissingTable, match=r"gold.model_metrics .*`reelhouse train`"):
+    with pytest.raises(queries.MissingTable, match=r"gold.model_metrics .*: train the models with `reelhouse train`"):
         queries.model_quality(home)
     with pytest.raises(queries.MissingTable, match=r"gold.qoe_live .*`reelhouse monitor`"):
         queries.live_qoe_by_region_cdn(home)
@@ -190,7 +190,7 @@ def test_a_half_built_lakehouse_names_the_missing_step(make_home, table_groups):
 
 
 def test_models_without_fct_views_ask_for_the_dbt_build_first(make_home):
-    home = make_home(["fct_daily_engagement"])
+    home = make_home(["fct_daily_engagement"])  # a partial dbt build, without gold.fct_views
 
     with pytest.raises(queries.MissingTable, match="run `reelhouse dbt build`, then `reelhouse train`"):
         queries.model_quality(home)
