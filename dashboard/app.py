@@ -355,7 +355,9 @@ def lakehouse_status() -> None:
         for table in missing:
             by_command.setdefault(table.command, []).append(f"gold.{table.table}")
         lines = [f"- `{command}` builds {', '.join(tables)}" for command, tables in by_command.items()]
-        with st.expander(f"{len(missing)} table(s) not built yet", icon=":material/construction:"):
+        commands = " and ".join(f"`{command}`" for command in by_command)
+        with st.expander(f"{len(missing)} table(s) not built yet: {commands} builds them",
+                         icon=":material/construction:"):
             st.markdown("\n".join(lines))
 
 
