@@ -52,10 +52,12 @@ def served(home: Path) -> Iterator[str]:
     """The real app on a free port over `home`, stopped afterwards."""
     settings = Settings.from_env({"REELHOUSE_HOME": str(home)})
     url = launch.start(settings, port=processes.free_port(18501), refresh_seconds=REFRESH_SECONDS)
+    assert launch.status(settings) == url
     try:
         yield url
     finally:
-        launch.stop(settings)
+        assert launch.stop(settings).startswith("dashboard stopped")
+        assert launch.status(settings) is None
 
 
 @pytest.fixture(scope="module")
