@@ -202,36 +202,3 @@ def register_in_catalog(spark: SparkSession, tables: dict[str, Path]) -> list[st
         registered.append(name)
     return registered
 
-
-def ensure_delta_table(spark: SparkSession, path: Path, schema: T.StructType, properties: dict[str, str]) -> None:
-    builder = DeltaTable.createIfNotExists(spark).location(str(path)).addColumns(schema)
-    for key, value in properties.items():
-        builder = builder.property(key, value)
-    builder.execute()
-
-
-def upsert(df: DataFrame, path: Path, keys: tuple[str, ...], since: tuple[str, str] | None = None,
-           keep: tuple[str, ...] = ()) -> None:
-    """MERGE `df` into the Delta table at `path` by `keys`: replace matches, insert the rest.
-
-    `since` = (timestamp column, earliest value in `df` as text in the session's time zone)
-    lets Delta skip files that cannot match;
-    columns in `keep` hold their first value when a row is replaced. Replaying the same
-    rows gives the same table, which is what makes a replayed micro-batch harmless.
-    """
-    condition = " and ".join(f"t.{key} = s.{key}" for key in keys)
-    if since:
-        column, earliest = since
-        condition += f" and t.{column} >= timestamp'{earliest}'"
-    updates = {column: f"s.{column}" for column in df.columns if column not in keep}
-    (
-        DeltaTable.forPath(df.sparkSession, str(path)).alias("t")
-        .merge(df.alias("s"), condition)
-        .whenMatchedUpdate(set=updates)
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
-
-
-def read_delta(spark: SparkSession, path: Path) -> DataFrame:
-    return spark.read.format("delta").load(str(path))

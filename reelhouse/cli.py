@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--genre", help="a new user's preferred genre, e.g. Drama")
 
     bench = commands.add_parser("bench", help="measure a layer and write JSON")
-    bench.add_argument("layer", choices=("ingest", "dbt", "ml"))
+    bench.add_argument("layer", choices=("ingest", "dbt", "ml", "monitor"))
     bench.add_argument("--interactions", type=Path, help="ml: also an interactions file (e.g. MovieLens 100k)")
     bench.add_argument("--output", type=Path, help="JSON file (default bench/<layer>.json)")
     bench.add_argument("--events", type=_positive_int, default=600_000, help="ingest: events for the throughput run")
@@ -258,6 +258,9 @@ def _produce(settings: Settings, args: argparse.Namespace) -> None:
                      workers=args.workers, progress=Progress(args.events, enabled=not args.quiet))
     print(f"sent {report.sent:,} events to {settings.topic} in {report.seconds:.1f}s "
           f"({report.events_per_second:,.0f} events/s)")
+    if report.incident_started_at is not None:
+        began = datetime.fromtimestamp(report.incident_started_at, UTC).isoformat(timespec="milliseconds")
+        print(f"incident {':'.join(args.incident)} began at event {args.incident_from:,}, sent at {began}")
     if report.malformed:
         print("malformed on purpose: " + ", ".join(f"{k}={v}" for k, v in sorted(report.malformed.items())))
 
@@ -424,7 +427,11 @@ def _recommend(settings: Settings, args: argparse.Namespace) -> None:
 
 def _bench(settings: Settings, args: argparse.Namespace) -> None:
     output = args.output or Path("bench") / f"{args.layer}.json"
-    if args.layer == "ml":
+    if args.layer == "monitor":
+        from reelhouse.bench_monitor import bench_monitor
+
+        result = bench_monitor(settings)
+    elif args.layer == "ml":
         from reelhouse.bench_ml import bench_ml
 
         result = bench_ml(settings, interactions=args.interactions)

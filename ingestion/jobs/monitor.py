@@ -4,10 +4,12 @@ Reads: the Kafka topic (`settings.topic`), from the latest offsets by default (a
 about now; `--from-earliest` replays the topic). Writes: `<home>/gold/qoe_live` (1-minute
 windows per region, CDN and device, upserted while a window is open) and
 `<home>/gold/qoe_alerts` (one row per window, region × CDN pair, metric and rule; see
-`ingestion.qoe.alerts`). Checkpoint: `<home>/_checkpoints/gold_qoe_live`.
+`ingestion.alerting.alerts`). Checkpoint: `<home>/_checkpoints/gold_qoe_live`.
 
-Both writes are MERGEs by key, so a micro-batch replayed after a crash rewrites the same
-rows: exactly once in effect. An alert keeps the time it was first raised.
+Spark reads Kafka and keeps the windows' state; each micro-batch's updated windows (a few
+hundred rows) are judged and written from the driver with delta-rs. Both writes are MERGEs
+by key, so a micro-batch replayed after a crash rewrites the same rows: exactly once in
+effect. An alert keeps the time it was first raised.
 
 Run: `reelhouse monitor` (until stopped) or `reelhouse monitor --available-now`.
 """
@@ -17,14 +19,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
+import pandas as pd
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from ingestion import io, qoe
+from ingestion import alerting, delta_rs, io, qoe
+from ingestion.qoe_rules import AlertRules
 from ingestion.transforms import parse_kafka_records
 from reelhouse.errors import ReelhouseError
 from reelhouse.settings import Settings
@@ -32,8 +34,6 @@ from reelhouse.settings import Settings
 QOE_LIVE = ("gold", "qoe_live")
 QOE_ALERTS = ("gold", "qoe_alerts")
 CHECKPOINT = "gold_qoe_live"
-# small tables rewritten by every MERGE: let Delta compact them as it goes
-TABLE_PROPERTIES = {"delta.autoOptimize.autoCompact": "true"}
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class MonitorOptions:
     trigger_seconds: float = 1.0
     starting_offsets: str = "latest"  # or "earliest", or Spark's per-partition JSON
     watermark: str = "2 minutes"  # how late an event may be and still count
-    rules: qoe.AlertRules = field(default_factory=qoe.AlertRules)
+    rules: AlertRules = field(default_factory=AlertRules)
     max_offsets_per_trigger: int = 100_000
     timeout_seconds: float | None = None
 
@@ -56,49 +56,38 @@ class MonitorReport:
     alerts: int
 
 
-def _empty_schemas(spark: SparkSession) -> tuple:
-    events = qoe.valid_events(parse_kafka_records(spark.createDataFrame([], io.KAFKA_SOURCE_SCHEMA)))
-    live = qoe.live_windows(events, "1 minute").withColumn("updated_at", F.current_timestamp())
-    alerts = qoe.alerts(qoe.pair_windows(live), qoe.pair_windows(live), qoe.AlertRules(), F.current_timestamp())
-    return live.schema, alerts.schema
+def ensure_tables(settings: Settings) -> None:
+    delta_rs.ensure_table(settings.table_path(*QOE_LIVE), alerting.LIVE_SCHEMA)
+    delta_rs.ensure_table(settings.table_path(*QOE_ALERTS), alerting.ALERTS_SCHEMA)
 
 
-def ensure_tables(spark: SparkSession, settings: Settings) -> None:
-    live_schema, alerts_schema = _empty_schemas(spark)
-    io.ensure_delta_table(spark, settings.table_path(*QOE_LIVE), live_schema, TABLE_PROPERTIES)
-    io.ensure_delta_table(spark, settings.table_path(*QOE_ALERTS), alerts_schema, TABLE_PROPERTIES)
-
-
-def batch_writer(settings: Settings, rules: qoe.AlertRules) -> Callable[[DataFrame, int], None]:
+def batch_writer(settings: Settings, rules: AlertRules) -> Callable[[DataFrame, int], None]:
     live_path, alerts_path = settings.table_path(*QOE_LIVE), settings.table_path(*QOE_ALERTS)
 
     def write_batch(windows: DataFrame, batch_id: int) -> None:
-        spark = windows.sparkSession
-        now = F.lit(datetime.now(UTC)).cast("timestamp")
-        updated = windows.withColumn("updated_at", now).persist()
-        try:
-            earliest = updated.select(F.date_format(F.min("window_start"), "yyyy-MM-dd HH:mm:ss")).first()[0]
-            if earliest is None:  # no event in this trigger
-                return
-            io.upsert(updated, live_path, qoe.LIVE_KEYS, since=("window_start", earliest))
-            # the pair's other devices may not have changed in this batch: roll up from the table
-            horizon = F.timestamp_seconds(F.unix_timestamp(F.lit(earliest)) - rules.trailing_minutes * 60)
-            recent = qoe.pair_windows(io.read_delta(spark, live_path).where(F.col("window_start") >= horizon))
-            touched = updated.select("window_start", "region", "cdn").distinct()
-            current = recent.join(touched, ["window_start", "region", "cdn"])
-            raised = qoe.alerts(current, recent, rules, now).persist()
-            if not raised.isEmpty():
-                io.upsert(raised, alerts_path, qoe.ALERT_KEYS, since=("window_start", earliest), keep=("raised_at",))
-            raised.unpersist()
-        finally:
-            updated.unpersist()
+        now = pd.Timestamp.now(tz="UTC")
+        updated = windows.toArrow().to_pandas()
+        if updated.empty:  # no event in this trigger
+            return
+        updated = alerting.with_ratios(updated).assign(updated_at=now)
+        horizon = updated.window_start.min() - pd.Timedelta(minutes=rules.trailing_minutes)
+        # the pairs' other devices may not have changed in this batch: roll up table and batch together
+        live = alerting.overlay(delta_rs.rows_since(live_path, "window_start", horizon), updated)
+        pairs = alerting.pair_windows(live)
+        current = pairs.merge(updated[["window_start", "region", "cdn"]].drop_duplicates())
+        raised = alerting.alerts(current, pairs, rules, now)
+        # alerts first: they are what someone is waiting for
+        if not raised.empty:
+            delta_rs.upsert(alerts_path, raised, alerting.ALERTS_SCHEMA, alerting.ALERT_KEYS, since="window_start",
+                            keep=("raised_at",))
+        delta_rs.upsert(live_path, updated, alerting.LIVE_SCHEMA, alerting.LIVE_KEYS, since="window_start")
 
     return write_batch
 
 
 def start(spark: SparkSession, settings: Settings, options: MonitorOptions) -> StreamingQuery:
     """Start the monitor's streaming query in `spark` and return it (it runs in the background)."""
-    ensure_tables(spark, settings)
+    ensure_tables(settings)
     source = io.read_kafka_stream(
         spark, settings.bootstrap_servers, settings.topic, options.max_offsets_per_trigger,
         starting_offsets=options.starting_offsets,
@@ -140,6 +129,6 @@ def run(spark: SparkSession, settings: Settings, options: MonitorOptions) -> Mon
         batches=len(batches),
         input_rows=sum(batches.values()),
         seconds=time.monotonic() - started,
-        windows=io.read_delta(spark, settings.table_path(*QOE_LIVE)).count(),
-        alerts=io.read_delta(spark, settings.table_path(*QOE_ALERTS)).count(),
+        windows=delta_rs.count(settings.table_path(*QOE_LIVE)),
+        alerts=delta_rs.count(settings.table_path(*QOE_ALERTS)),
     )

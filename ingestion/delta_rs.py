@@ -1,0 +1,61 @@
+"""Small Delta tables read and written from the driver with delta-rs (`deltalake`), no Spark job.
+
+For the monitor's few hundred rows a micro-batch, where a Spark MERGE costs seconds. Tables
+written here are plain Delta tables: Spark, dbt and the SQL endpoint read them as any other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+from deltalake import DeltaTable, QueryBuilder
+
+COMPACT_EVERY = 200  # commits between compactions of a table that is merged into every second
+
+
+def ensure_table(path: Path, schema: pa.Schema) -> None:
+    if not (path / "_delta_log").is_dir():
+        DeltaTable.create(str(path), schema, mode="ignore")
+
+
+def query(path: Path, sql: str) -> pd.DataFrame:
+    """`sql` over the table at `path`, which it calls `t`."""
+    result = QueryBuilder().register("t", DeltaTable(str(path))).execute(sql).read_all()
+    return pa.table(result).to_pandas()
+
+
+def rows_since(path: Path, column: str, since: pd.Timestamp) -> pd.DataFrame:
+    return query(path, f"select * from t where {column} >= {_timestamp(since)}")
+
+
+def count(path: Path) -> int:
+    return int(query(path, "select count(*) as n from t").n.iloc[0])
+
+
+def upsert(path: Path, rows: pd.DataFrame, schema: pa.Schema, keys: tuple[str, ...], since: str | None = None,
+           keep: tuple[str, ...] = ()) -> None:
+    """MERGE `rows` into the table at `path` by `keys`: replace matches, insert the rest.
+
+    `since` (a timestamp column whose minimum over `rows` bounds the match) lets delta-rs
+    skip files that cannot match; columns in `keep` hold their first value. Merging the same
+    rows again gives the same table, so a replayed micro-batch changes nothing.
+    """
+    table = DeltaTable(str(path))
+    source = pa.Table.from_pandas(rows[schema.names], schema=schema, preserve_index=False)
+    predicate = " and ".join(f"t.{key} = s.{key}" for key in keys)
+    if since:
+        predicate += f" and t.{since} >= {_timestamp(rows[since].min())}"
+    (
+        table.merge(source, predicate, source_alias="s", target_alias="t")
+        .when_matched_update({c: f"s.{c}" for c in schema.names if c not in keep})
+        .when_not_matched_insert_all()
+        .execute()
+    )
+    if table.version() % COMPACT_EVERY == 0:
+        table.optimize.compact()
+
+
+def _timestamp(value: pd.Timestamp) -> str:
+    return f"arrow_cast('{pd.Timestamp(value).tz_convert('UTC').isoformat()}', 'Timestamp(Microsecond, Some(\"UTC\"))')"
