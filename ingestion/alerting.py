@@ -2,10 +2,11 @@
 
 A micro-batch hands over a few hundred updated windows (sums per minute, region, CDN and
 device, from `ingestion.qoe.live_windows`). Here they get their ratios (`with_ratios`), are
-rolled up to region × CDN, the grain at which an edge fails (`pair_windows`), and each
-updated pair window is compared with absolute thresholds and with the same pair over the
-trailing hour (`alerts`). This is pandas on the driver, not Spark: on a few hundred rows
-Spark's scheduling cost seconds a batch, which the incident-to-alert budget does not have.
+rolled up to region × CDN, the grain at which an edge fails (`pair_windows`), which gives the
+trailing hour of a pair. Alerts judge 1-minute pair windows that start every few seconds
+(`ingestion.qoe.sliding_pair_windows`) against absolute thresholds and that hour (`alerts`).
+This is pandas on the driver, not Spark: on a few hundred rows Spark's scheduling cost
+seconds a batch, which the incident-to-alert budget does not have.
 """
 
 from __future__ import annotations
@@ -67,13 +68,13 @@ def pair_windows(live: pd.DataFrame) -> pd.DataFrame:
 def trailing_baseline(current: pd.DataFrame, history: pd.DataFrame, minutes: int) -> pd.DataFrame:
     """Each current pair window with its pair's views and ratios over the `minutes` before it.
 
-    The baseline sums the history windows that started in [window_start - minutes,
-    window_start), so a window never judges itself.
+    The baseline sums the history windows that started no earlier than `minutes` before
+    window_start and ended by it, so a window never judges itself or what overlaps it.
     """
-    joined = current[["window_start", "region", "cdn"]].merge(
-        history, on=["region", "cdn"], suffixes=("", "_past"), how="left")
-    within = (joined.window_start_past < joined.window_start) & (
-        joined.window_start_past >= joined.window_start - pd.Timedelta(minutes=minutes))
+    past = history.rename(columns={"window_start": "past_start", "window_end": "past_end"})
+    joined = current[["window_start", "region", "cdn"]].merge(past, on=["region", "cdn"], how="left")
+    within = (joined.past_end <= joined.window_start) & (
+        joined.past_start >= joined.window_start - pd.Timedelta(minutes=minutes))
     past = joined[within].groupby(["window_start", "region", "cdn"], as_index=False)[list(SUMS)].sum()
     baseline = with_ratios(past)[["window_start", "region", "cdn", "views", *AlertRules.METRICS]]
     baseline = baseline.rename(columns={c: f"baseline_{c}" for c in ("views", *AlertRules.METRICS)})
@@ -102,7 +103,7 @@ def alerts(current: pd.DataFrame, history: pd.DataFrame, rules: AlertRules, rais
             if hit.empty:
                 continue
             found.append(pd.DataFrame({
-                "alert_id": hit.window_start.dt.strftime("%Y-%m-%dT%H:%M") + "|" + hit.region + "|" + hit.cdn
+                "alert_id": hit.window_start.dt.strftime("%Y-%m-%dT%H:%M:%S") + "|" + hit.region + "|" + hit.cdn
                 + f"|{metric}|{rule}",
                 "window_start": hit.window_start, "window_end": hit.window_end,
                 "region": hit.region, "cdn": hit.cdn, "metric": metric, "rule": rule,

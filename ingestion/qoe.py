@@ -39,17 +39,14 @@ def _when_started(column: str) -> Column:
     return F.when(F.col("has_video_started"), F.col(column))
 
 
-def live_windows(events: DataFrame, watermark: str) -> DataFrame:
-    """1-minute windows per region, CDN and device; events later than `watermark` are dropped.
-
-    Only additive columns (counts and sums), so windows can be rolled up and compared with
-    hours. Measures follow gold.fct_hourly_qoe: startup, stalls and bitrate on views that started.
-    """
-    window = F.window("event_at", f"{WINDOW_MINUTES} minute")
+def _window_sums(events: DataFrame, watermark: str, window: Column, *keys: str) -> DataFrame:
+    """Additive columns (counts and sums) per window and keys, so windows can be rolled up and
+    compared with hours. Measures follow gold.fct_hourly_qoe: startup, stalls and bitrate on
+    views that started. Events later than `watermark` are dropped."""
     measured = F.col("has_video_started") & F.col("rebuffer_seconds").isNotNull()
     sums = (
         events.withWatermark("event_at", watermark)
-        .groupBy(window.alias("window"), "region", "cdn", "device_type")
+        .groupBy(window.alias("window"), *keys)
         .agg(
             F.count(F.lit(1)).alias("views"),
             F.count_if("has_playback_failure").alias("playback_failures"),
@@ -63,6 +60,21 @@ def live_windows(events: DataFrame, watermark: str) -> DataFrame:
         )
     )
     return sums.select(
-        F.col("window.start").alias("window_start"), F.col("window.end").alias("window_end"),
-        "region", "cdn", "device_type", *SUMS,
+        F.col("window.start").alias("window_start"), F.col("window.end").alias("window_end"), *keys, *SUMS,
     )
+
+
+def live_windows(events: DataFrame, watermark: str) -> DataFrame:
+    """1-minute windows per region, CDN and device: the rows of gold.qoe_live."""
+    return _window_sums(events, watermark, F.window("event_at", f"{WINDOW_MINUTES} minute"),
+                        "region", "cdn", "device_type")
+
+
+def sliding_pair_windows(events: DataFrame, watermark: str, slide_seconds: int) -> DataFrame:
+    """1-minute windows per region × CDN starting every `slide_seconds`: what alerts judge.
+
+    A tumbling minute that already holds normal views dilutes an incident that starts late in
+    it; one of these windows always starts at most `slide_seconds` before the incident.
+    """
+    window = F.window("event_at", f"{WINDOW_MINUTES} minute", f"{slide_seconds} seconds")
+    return _window_sums(events, watermark, window, "region", "cdn")

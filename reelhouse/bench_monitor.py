@@ -1,6 +1,6 @@
 """`reelhouse bench monitor`: time from an incident's first event to its alert, as JSON.
 
-Runs `reelhouse monitor`'s query against its own broker (a free loopback port) and its own
+Runs `reelhouse monitor`'s queries against its own broker (a free loopback port) and its own
 lakehouse under `<home>/_bench/`, removed afterwards. The load is the seed's design rate,
 1,500 events/s of live events, sent by `reelhouse produce` in a process of its own. Each
 trial sends normal traffic for a while, then injects an incident on another region × CDN pair
@@ -94,13 +94,14 @@ def bench_monitor(settings: Settings) -> dict:
         spark = build_spark(bench, "reelhouse-bench-monitor")
         options = monitor.MonitorOptions()
         rules = options.rules
-        query = monitor.start(spark, bench, options)
-        while query.lastProgress is None:  # the first trigger fixes the starting offsets
+        live, alerts = monitor.start(spark, bench, options)
+        while live.lastProgress is None or alerts.lastProgress is None:  # the first trigger fixes the offsets
             time.sleep(0.2)
         trials = [_trial(bench, env, pair, normal, seed) for seed, (pair, normal) in enumerate(TRIALS, start=1)]
-        monitor_progress = [p for p in query_progress(query) if p["numInputRows"] > 0]
+        monitor_progress = [p for p in query_progress(alerts) if p["numInputRows"] > 0]
         durations = [p["durationMs"]["triggerExecution"] / 1000 for p in monitor_progress]
-        query.stop()
+        live.stop()
+        alerts.stop()
     finally:
         cluster.stop()
         shutil.rmtree(bench_home, ignore_errors=True)
@@ -114,10 +115,11 @@ def bench_monitor(settings: Settings) -> dict:
         "load": {"events_per_second": RATE, "producer": "reelhouse produce --start now, a process of its own",
                  "incident_seconds": INCIDENT_SECONDS},
         "monitor": {"trigger_seconds": options.trigger_seconds, "watermark": options.watermark,
+                    "alert_windows": f"1 minute, starting every {options.alert_slide_seconds} s",
                     "rules": vars(options.rules) | {"relative_floor_share": round(rules.relative_floor_share, 3)},
-                    "micro_batches_with_data": len(monitor_progress),
-                    "batch_seconds_median": round(statistics.median(durations), 2) if durations else None,
-                    "batch_seconds_max": round(max(durations), 2) if durations else None},
+                    "alert_micro_batches_with_data": len(monitor_progress),
+                    "alert_batch_seconds_median": round(statistics.median(durations), 2) if durations else None,
+                    "alert_batch_seconds_max": round(max(durations), 2) if durations else None},
         "trials": trials,
         "incident_to_alert_seconds": {
             "median": round(statistics.median(measured), 2) if measured else None,

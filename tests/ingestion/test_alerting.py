@@ -59,7 +59,7 @@ def test_a_batch_replaces_the_rows_it_updates_and_keeps_the_others():
 def test_an_absolute_alert_needs_the_threshold_crossed_and_enough_views():
     over = _alerts([(0, 200, 21, 1000, 0)], 0)
     assert over[["alert_id", "metric", "rule", "value", "threshold", "views"]].to_dict("records") == [{
-        "alert_id": "2026-01-01T10:00|US|akamai|playback_failure_ratio|absolute",
+        "alert_id": "2026-01-01T10:00:00|US|akamai|playback_failure_ratio|absolute",
         "metric": "playback_failure_ratio", "rule": "absolute", "value": pytest.approx(21 / 200),
         "threshold": 0.10, "views": 200}]
     assert over.baseline.isna().all()
@@ -101,3 +101,14 @@ def test_alerts_fit_the_table_schema():
     table = pa.Table.from_pandas(raised[alerting.ALERTS_SCHEMA.names], schema=alerting.ALERTS_SCHEMA,
                                  preserve_index=False)
     assert table.num_rows == 2
+
+
+def test_a_window_that_overlaps_a_baseline_window_does_not_count_it():
+    history = alerting.pair_windows(_windows([(0, 600, 6, 1000, 0), (1, 600, 300, 1000, 0)]))
+    sliding = history.iloc[[1]].assign(window_start=BASE + timedelta(minutes=1, seconds=30),
+                                       window_end=BASE + timedelta(minutes=2, seconds=30),
+                                       views=200, playback_failures=8)
+    judged = alerting.trailing_baseline(alerting.with_ratios(sliding), history, 60)
+    # only the minute that ended before 10:01:30 counts, not the bad one it overlaps
+    assert judged.baseline_views.iloc[0] == 600
+    assert judged.baseline_playback_failure_ratio.iloc[0] == pytest.approx(0.01)

@@ -63,3 +63,20 @@ def test_events_of_seed_format_without_cdn_or_device_count_as_unknown(spark):
 
     assert [(r.region, r.cdn, r.device_type, r.has_video_started) for r in events.collect()] == [
         ("US", "unknown", "unknown", True)]
+
+
+def test_sliding_pair_windows_start_every_slide_and_sum_over_devices(spark):
+    events = spark.createDataFrame([
+        _event(_at(0, 5), device="tv"),
+        _event(_at(0, 25), device="mobile", failed=True, started=False),
+        _event(_at(0, 25), region="GB"),
+    ], EVENT_SCHEMA)
+
+    windows = qoe.sliding_pair_windows(events, "2 minutes", 10).where("region = 'US'")
+
+    counts = {(r.window_start, r.window_end): (r.views, r.playback_failures) for r in windows.collect()}
+    # the event at 0:05 is in the windows starting -0:50 ... 0:00; the one at 0:25 in -0:30 ... 0:20
+    assert counts[(_at(0), _at(1))] == (2, 1)
+    assert counts[(_at(0, 10), _at(1, 10))] == (1, 1)
+    assert counts[(_at(-1, 10), _at(0, 10))] == (1, 0)
+    assert len(counts) == 8  # starts from -0:50 to 0:20

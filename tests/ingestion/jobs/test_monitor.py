@@ -90,8 +90,9 @@ def test_a_replay_from_a_new_checkpoint_changes_no_window_and_keeps_when_alerts_
     before_live = sorted(_rows(settings, monitor.QOE_LIVE), key=_live_key)
     before_alerts = {a["alert_id"]: a for a in _rows(settings, monitor.QOE_ALERTS)}
     fresh = settings.with_overrides(home=settings.home)  # same tables...
-    checkpoint = settings.checkpoint_path(monitor.CHECKPOINT)
-    checkpoint.rename(checkpoint.with_name("old"))  # ...and a new checkpoint: every event again
+    for name in monitor.CHECKPOINTS.values():  # ...and new checkpoints: every event again
+        checkpoint = settings.checkpoint_path(name)
+        checkpoint.rename(checkpoint.with_name(f"old-{name}"))
 
     monitor.run(spark, fresh, monitor.MonitorOptions(available_now=True, starting_offsets="earliest"))
 
@@ -108,9 +109,9 @@ def test_a_replay_from_a_new_checkpoint_changes_no_window_and_keeps_when_alerts_
 
 def test_a_live_incident_is_alerted_while_events_arrive(spark, kafka, tmp_path):
     settings = _settings(kafka, tmp_path, "qoe-live")
-    query = monitor.start(spark, settings, monitor.MonitorOptions(trigger_seconds=1.0))
+    queries = monitor.start(spark, settings, monitor.MonitorOptions(trigger_seconds=1.0))
     try:
-        while query.lastProgress is None:  # the first trigger fixes the "latest" offsets
+        while any(q.lastProgress is None for q in queries):  # the first trigger fixes the "latest" offsets
             time.sleep(0.2)
         sent = produce(GeneratorOptions(events=24_000, seed=3, start=None, incident=PAIR, incident_from=12_000),
                        settings.bootstrap_servers, settings.topic, rate=1_500)
@@ -121,7 +122,8 @@ def test_a_live_incident_is_alerted_while_events_arrive(spark, kafka, tmp_path):
             raised = [a for a in alerts if (a["region"], a["cdn"]) == PAIR]
             time.sleep(0.5)
     finally:
-        query.stop()
+        for query in queries:
+            query.stop()
     assert raised, "no alert for the incident within a minute of the last event"
     onset = datetime.fromtimestamp(sent.incident_started_at, UTC).replace(tzinfo=None)
     assert all(a["window_end"] > onset for a in raised)
