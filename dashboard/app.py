@@ -147,11 +147,11 @@ def live_qoe() -> None:
         if alerts is not None and alerts.empty:
             st.success(f"No alert on the windows of the last {queries.OPEN_ALERT_MINUTES} minutes.")
         elif alerts is not None:
-            shown = alerts.drop(columns=["alert_id", "window_start"])
-            st.dataframe(shown, hide_index=True, width="stretch", column_config={
-                "window_end": st.column_config.DatetimeColumn("window ends", format="YYYY-MM-DD HH:mm"),
-                "raised_at": st.column_config.DatetimeColumn("raised", format="YYYY-MM-DD HH:mm:ss"),
-                "value": PERCENT, "threshold": PERCENT, "baseline": PERCENT})
+            st.dataframe(alerts, hide_index=True, width="stretch", column_config={
+                "last_window_end": st.column_config.DatetimeColumn("last window ends", format="YYYY-MM-DD HH:mm:ss"),
+                "first_raised_at": st.column_config.DatetimeColumn("first raised", format="YYYY-MM-DD HH:mm:ss"),
+                "windows": st.column_config.NumberColumn("windows alerted"),
+                "latest_value": PERCENT, "peak_value": PERCENT, "baseline": PERCENT})
         trend = load("live_qoe_trend", minutes=queries.LIVE_TREND_MINUTES)
         if trend is not None and not trend.empty:
             st.subheader(f"Per minute and CDN, last {queries.LIVE_TREND_MINUTES} minutes")

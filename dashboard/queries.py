@@ -67,7 +67,7 @@ class MissingTable(ReelhouseError):
 def _advice(home: Path, table: str) -> str:
     command = FILLED_BY[table]
     if command == MONITOR:
-        return f"start the live QoE monitor with `{MONITOR}` (it needs events streaming into bronze)"
+        return f"start the live QoE monitor with `{MONITOR}` (it reads the Kafka topic as events arrive)"
     if is_empty(home):
         return f"the lakehouse at {home} is empty; `{DEMO}` loads events and builds every table"
     if command == TRAIN:
@@ -197,14 +197,27 @@ def live_qoe_trend(home: Path, minutes: int = LIVE_TREND_MINUTES) -> pd.DataFram
 
 @reads("qoe_live", "qoe_alerts")
 def open_alerts(home: Path, minutes: int = OPEN_ALERT_MINUTES) -> pd.DataFrame:
-    """Alerts on windows that ended within `minutes` of the newest window in gold.qoe_live, newest first."""
+    """Open alerts, one row per region x CDN x metric, the most recent first.
+
+    Open = raised on a window that ended within `minutes` of the newest window in gold.qoe_live.
+    The monitor judges 1-minute windows starting every 10 s, so one incident raises many rows:
+    here they become one, with how many windows alerted, the rules that fired, the latest and
+    the worst value, and when it was first raised.
+    """
     return _sql(home, f"""
         select
-            alert_id, window_start, window_end, region, cdn, metric, rule, value, threshold, baseline, views,
-            raised_at
+            region, cdn, metric,
+            array_to_string(array_agg(distinct rule), ', ') as rules,
+            count(*) as windows,
+            last_value(value order by window_end) as latest_value,
+            max(value) as peak_value,
+            last_value(baseline order by window_end) as baseline,
+            min(raised_at) as first_raised_at,
+            max(window_end) as last_window_end
         from alerts
         where window_end >= (select max(window_end) from live) - interval '{int(minutes)} minutes'
-        order by window_end desc, region, cdn, metric
+        group by region, cdn, metric
+        order by last_window_end desc, region, cdn, metric
     """, live="qoe_live", alerts="qoe_alerts")
 
 

@@ -81,6 +81,16 @@ def _trial(settings: Settings, env: dict, pair: tuple[str, str], normal_seconds:
     }
 
 
+def _false_alerts(path, trials: list[dict]) -> dict:
+    """Alerts that no injected incident explains: on another pair, or before the pair's incident."""
+    onsets = {t["pair"]: datetime.fromisoformat(t["incident_began_at"]) for t in trials}
+    rows = pa.table(QueryBuilder().register("t", DeltaTable(str(path))).execute(
+        "select region, cdn, window_end from t").read_all()).to_pylist()
+    false = [r for r in rows if (pair := f"{r['region']}:{r['cdn']}") not in onsets or r["window_end"] <= onsets[pair]]
+    return {"alert_rows": len(rows), "unexplained_rows": len(false),
+            "unexplained_pairs": sorted({f"{r['region']}:{r['cdn']}" for r in false})}
+
+
 def bench_monitor(settings: Settings) -> dict:
     bench_home = settings.home / "_bench" / datetime.now(UTC).strftime("monitor-%Y%m%dT%H%M%S")
     port = free_broker_port(39092)
@@ -98,6 +108,7 @@ def bench_monitor(settings: Settings) -> dict:
         while live.lastProgress is None or alerts.lastProgress is None:  # the first trigger fixes the offsets
             time.sleep(0.2)
         trials = [_trial(bench, env, pair, normal, seed) for seed, (pair, normal) in enumerate(TRIALS, start=1)]
+        false_alerts = _false_alerts(bench.table_path(*monitor.QOE_ALERTS), trials)
         monitor_progress = [p for p in query_progress(alerts) if p["numInputRows"] > 0]
         durations = [p["durationMs"]["triggerExecution"] / 1000 for p in monitor_progress]
         live.stop()
@@ -121,6 +132,7 @@ def bench_monitor(settings: Settings) -> dict:
                     "alert_batch_seconds_median": round(statistics.median(durations), 2) if durations else None,
                     "alert_batch_seconds_max": round(max(durations), 2) if durations else None},
         "trials": trials,
+        "false_alerts": false_alerts,
         "incident_to_alert_seconds": {
             "median": round(statistics.median(measured), 2) if measured else None,
             "max": round(max(measured), 2) if measured else None,

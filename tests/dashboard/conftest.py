@@ -77,6 +77,9 @@ ALERT_ROWS = [
               0.1, 0.05, 0.01, 9),
     alert_row("a4", "2025-05-20T11:40", "2025-05-20T11:41", "BR", "akamai", "playback_failure_ratio", "absolute",
               0.5, 0.05, 0.02, 100),
+    # a window starting 10 s earlier on the same incident as a1 (the monitor's windows slide)
+    alert_row("a5", "2025-05-20T12:08:50", "2025-05-20T12:09:50", "US", "akamai", "playback_failure_ratio",
+              "relative", 0.3, 0.06, 0.02, 30),
 ]
 
 HOURLY_QOE_SCHEMA = [

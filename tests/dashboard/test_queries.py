@@ -73,10 +73,16 @@ def test_live_trend_has_one_row_per_minute_and_cdn_over_the_last_hour(gold_home)
     assert trend["playback_failure_ratio"].tolist() == APPROX([0.5, 0.0, 0.0, 0.2])
 
 
-def test_open_alerts_are_those_on_windows_ending_within_5_minutes_of_the_newest(gold_home):
+def test_open_alerts_are_those_on_windows_ending_within_5_minutes_of_the_newest_one_per_pair_and_metric(gold_home):
     alerts = queries.open_alerts(gold_home, minutes=5)
 
-    assert alerts["alert_id"].tolist() == ["a1", "a2"]  # a2 ends at 12:05, exactly 5 minutes before 12:10
+    # a1 and a5 are one incident; a2 ends at 12:05, exactly 5 minutes before 12:10; a3 and a4 are older
+    assert list(zip(alerts.region, alerts.cdn, alerts.metric, alerts.windows, strict=True)) == [
+        ("US", "akamai", "playback_failure_ratio", 2), ("US", "fastly", "stalled_time_ratio", 1)]
+    akamai = alerts.iloc[0]
+    assert akamai["rules"] in ("absolute, relative", "relative, absolute")
+    assert (akamai["latest_value"], akamai["peak_value"]) == (0.2, 0.3)  # a1 ends last; a5 was worse
+    assert akamai["first_raised_at"] == pd.Timestamp("2025-05-20T12:09:50", tz="UTC")
     assert alerts["baseline"].isna().tolist() == [True, False]
 
 
