@@ -87,6 +87,13 @@ def _incident(text: str) -> tuple[str, str]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value
+
+
 def _sizes(text: str) -> list[int]:
     return [_positive_int(part.strip()) for part in text.split(",")]
 
@@ -155,6 +162,22 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument("--min-views", type=_positive_int, default=AlertRules.min_views,
                          help=f"views a region x CDN window needs before it is judged (default {AlertRules.min_views})")
 
+    serve = commands.add_parser("serve", help="the SQL endpoint for BI tools (Spark Thrift Server, HiveServer2)")
+    serve.add_argument("action", nargs="?", default="run", choices=("run", "start", "stop", "status"),
+                       help="run in the foreground (default), or start/stop/status in the background")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=10000, help="port (default 10000)")
+    serve.add_argument("--hiveconf", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                       help="a HiveServer2 setting, e.g. hive.server2.authentication=LDAP (repeatable)")
+
+    dashboard = commands.add_parser("dashboard", help="the web dashboard over the gold tables (Streamlit)")
+    dashboard.add_argument("action", nargs="?", default="run", choices=("run", "start", "stop", "status"),
+                           help="run in the foreground (default), or start/stop/status in the background")
+    dashboard.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    dashboard.add_argument("--port", type=_port, default=8501, help="port (default 8501)")
+    dashboard.add_argument("--refresh-seconds", type=_positive_float, default=10.0,
+                           help="how often the live page refreshes itself (default 10)")
+
     commands.add_parser("counts", help="row counts of the bronze and quarantine tables")
 
     load = commands.add_parser("load-generated", help="write generated events straight to bronze (no Kafka)")
@@ -197,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--genre", help="a new user's preferred genre, e.g. Drama")
 
     bench = commands.add_parser("bench", help="measure a layer and write JSON")
-    bench.add_argument("layer", choices=("ingest", "dbt", "ml", "monitor"))
+    bench.add_argument("layer", choices=("ingest", "dbt", "ml", "monitor", "dashboard"))
     bench.add_argument("--interactions", type=Path, help="ml: also an interactions file (e.g. MovieLens 100k)")
     bench.add_argument("--output", type=Path, help="JSON file (default bench/<layer>.json)")
     bench.add_argument("--events", type=_positive_int, default=600_000, help="ingest: events for the throughput run")
@@ -301,6 +324,43 @@ def _monitor(settings: Settings, args: argparse.Namespace) -> None:
     report = monitor.run(spark, settings, options)
     print(f"monitored {report.input_rows:,} events in {report.batches} batches; "
           f"gold.qoe_live has {report.windows:,} windows, gold.qoe_alerts {report.alerts:,} alerts")
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    from reelhouse import sql_endpoint
+
+    hive_conf = dict(args.hiveconf)
+    if args.action == "run":
+        sql_endpoint.run(settings, args.host, args.port, hive_conf)
+    elif args.action == "start":
+        print(f"SQL endpoint at {sql_endpoint.start(settings, args.host, args.port, hive_conf)} "
+              "(`reelhouse serve stop` ends it)")
+    elif args.action == "stop":
+        print(sql_endpoint.stop(settings))
+    else:
+        pid = sql_endpoint.running_pid(settings)
+        if pid is None:
+            print("SQL endpoint: not running")
+            sys.exit(3)
+        print(f"SQL endpoint running (pid {pid})")
+
+
+def _dashboard(settings: Settings, args: argparse.Namespace) -> None:
+    from dashboard import launch
+
+    if args.action == "run":
+        sys.exit(launch.run(settings, args.host, args.port, args.refresh_seconds))
+    elif args.action == "start":
+        print(f"dashboard at {launch.start(settings, args.host, args.port, args.refresh_seconds)} "
+              "(`reelhouse dashboard stop` ends it)")
+    elif args.action == "stop":
+        print(launch.stop(settings))
+    else:
+        url = launch.status(settings)
+        if url is None:
+            print("dashboard: not running")
+            sys.exit(3)
+        print(f"dashboard running at {url}")
 
 
 def _metastore(settings: Settings, args: argparse.Namespace) -> None:
@@ -427,7 +487,11 @@ def _recommend(settings: Settings, args: argparse.Namespace) -> None:
 
 def _bench(settings: Settings, args: argparse.Namespace) -> None:
     output = args.output or Path("bench") / f"{args.layer}.json"
-    if args.layer == "monitor":
+    if args.layer == "dashboard":
+        from dashboard.bench import measure
+
+        result = measure(settings.home)
+    elif args.layer == "monitor":
         from reelhouse.bench_monitor import bench_monitor
 
         result = bench_monitor(settings)
@@ -457,7 +521,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> None:
 
 COMMANDS = {
     "jars": _jars, "kafka": _kafka, "produce": _produce, "stream": _stream, "monitor": _monitor,
-    "counts": _counts,
+    "serve": _serve, "dashboard": _dashboard, "counts": _counts,
     "load-generated": _load_generated, "metastore": _metastore, "dbt": _dbt, "sql": _sql,
     "catalog": _catalog, "train": _train, "recommend": _recommend, "bench": _bench, "demo": _demo,
 }

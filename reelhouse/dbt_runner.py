@@ -3,6 +3,8 @@
 dbt-spark's session method takes the process's active SparkSession, so building it here
 first gives dbt the Delta extensions, the Maven-resolved jars and the shared metastore.
 Before dbt starts, the bronze tables are named in the catalog (dbt reads them as sources).
+With `--target thrift`, dbt sends its SQL to `reelhouse serve` instead, which named the
+tables when it started; no Spark runs in this process then.
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
     }
 
 
+def _target(arguments: list[str]) -> str | None:
+    for flag in ("--target", "-t"):
+        if flag in arguments[:-1]:
+            return arguments[arguments.index(flag) + 1]
+    return os.environ.get("DBT_TARGET")
+
+
 def source_tables(settings: Settings) -> dict[str, Path]:
     return {".".join(name): settings.table_path(*name) for name in (BRONZE, QUARANTINE, PROGRESS)}
 
@@ -38,8 +47,9 @@ def run_dbt(settings: Settings, arguments: list[str]) -> bool:
     if not (PROJECT_DIR / "dbt_project.yml").exists():
         raise ReelhouseError(f"no dbt_project.yml in {PROJECT_DIR}; run reelhouse from its source tree")
     os.environ.update(dbt_environment(settings))  # the settings decide the home and dbt's folders
-    spark = build_spark(settings, "reelhouse-dbt", catalog=True)
-    ingestion_io.register_in_catalog(spark, source_tables(settings))
+    if _target(arguments) != "thrift":
+        spark = build_spark(settings, "reelhouse-dbt", catalog=True)
+        ingestion_io.register_in_catalog(spark, source_tables(settings))
 
     from dbt.cli.main import dbtRunner
 

@@ -87,10 +87,11 @@ def cli_environment(settings: Settings) -> dict[str, str]:
     }
 
 
-def run_cli(settings: Settings, *arguments: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    """`reelhouse <arguments>` in a subprocess (its own JVM), output captured."""
+def run_cli(settings: Settings, *arguments: str, timeout: float = 900,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`reelhouse <arguments>` in a subprocess (its own JVM), output captured; `env` adds variables."""
     return subprocess.run(
-        [sys.executable, "-m", "reelhouse.cli", *arguments], env=cli_environment(settings),
+        [sys.executable, "-m", "reelhouse.cli", *arguments], env={**cli_environment(settings), **(env or {})},
         capture_output=True, text=True, timeout=timeout,
     )
 
