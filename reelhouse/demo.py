@@ -4,25 +4,39 @@ Starts Kafka and the shared metastore, produces events (1 % malformed on purpose
 them into bronze with `--available-now`, builds silver and gold with dbt (`dbt build`, then
 `dbt source freshness` and `dbt docs generate`), prints what gold says, trains the
 recommender and the early-exit classifier (`reelhouse train`) and prints their metrics next
-to the baselines and two `reelhouse recommend` answers. Kafka and the
-metastore stay up afterwards; `reelhouse kafka stop` and `reelhouse metastore stop` end them.
+to the baselines and two `reelhouse recommend` answers. Then the live monitor
+(`reelhouse monitor`) goes over a busy half hour sent after the week, with an incident
+injected on one region × CDN pair, and the SQL endpoint (`reelhouse serve`) and the dashboard
+(`reelhouse dashboard`) start in the background. Kafka, the metastore, the endpoint and the
+dashboard stay up afterwards; `make stop` ends them.
 """
 
 from __future__ import annotations
 
-from ingestion.generator import GeneratorOptions
+import json
+from datetime import timedelta
+
+from pyspark.sql import functions as F
+
+from dashboard import launch as dashboard
+from ingestion.generator import SEED_EPOCH, GeneratorOptions
 from ingestion.io import register_in_catalog
+from ingestion.jobs import monitor
 from ingestion.jobs.stream import BRONZE, QUARANTINE, StreamOptions, run
 from ingestion.producer import Progress, produce
 from ml import io as ml_io
 from ml.jobs import train
 from ml.serving import recommend
+from reelhouse import sql_endpoint
 from reelhouse.dbt_runner import run_dbt
 from reelhouse.errors import ReelhouseError
-from reelhouse.kafka_cluster import ClusterLayout, KafkaCluster, ensure_topic
+from reelhouse.kafka_cluster import ClusterLayout, KafkaCluster, end_offsets, ensure_topic
 from reelhouse.metastore import Metastore
 from reelhouse.settings import Settings
 from reelhouse.spark import build_spark
+
+BUSY_EVENTS, BUSY_MINUTES = 90_000, 30  # 3,000 events a minute
+INCIDENT, INCIDENT_FROM = ("US", "akamai"), 60_000  # the last ten minutes
 
 
 def run_demo(settings: Settings, events: int) -> None:
@@ -44,6 +58,14 @@ def run_demo(settings: Settings, events: int) -> None:
         workers=1, progress=Progress(events),
     )
     print(f"   {sent.sent:,} events in {sent.seconds:.1f}s = {sent.events_per_second:,.0f} events/s")
+    # the monitor will start where the busy half hour does
+    monitor_from = {settings.topic: {str(p): o for p, o in end_offsets(settings.bootstrap_servers,
+                                                                       settings.topic).items()}}
+    busy = GeneratorOptions(events=BUSY_EVENTS, seed=43, start=SEED_EPOCH + timedelta(days=7),
+                            days=BUSY_MINUTES / 1440, incident=INCIDENT, incident_from=INCIDENT_FROM)
+    print(f"== producing a busy half hour after the week: {BUSY_EVENTS:,} events, with an incident on "
+          f"{':'.join(INCIDENT)} from event {INCIDENT_FROM:,} (`reelhouse produce --incident`)")
+    produce(busy, settings.bootstrap_servers, settings.topic, progress=Progress(BUSY_EVENTS))
 
     print("== streaming Kafka -> bronze (available-now)")
     report = run(settings, StreamOptions(available_now=True))
@@ -76,9 +98,36 @@ def run_demo(settings: Settings, events: int) -> None:
         print(f"   {answer.explanation}")
         for item in answer.items:
             print(f"   {item.rank}. {item.video_id} {item.title} [{item.genre}]")
+    _monitor(spark, settings, json.dumps(monitor_from))
+    _serve(settings)
+
     print(f"== done. dbt docs: {settings.home / '_dbt' / 'target' / 'index.html'}; "
           "query gold with `reelhouse sql \"select ... from gold.<table>\"`.")
-    print("   Kafka and the metastore keep running: `reelhouse kafka stop`, `reelhouse metastore stop`.")
+    print("   Kafka, the metastore, the SQL endpoint and the dashboard keep running: `make stop` ends them all.")
+
+
+def _monitor(spark, settings: Settings, starting_offsets: str) -> None:
+    print("== live QoE monitor over the busy half hour (`reelhouse monitor`, here --available-now)")
+    report = monitor.run(spark, settings, monitor.MonitorOptions(available_now=True,
+                                                                 starting_offsets=starting_offsets))
+    print(f"   {report.input_rows:,} events in {report.batches} micro-batch(es): gold.qoe_live has "
+          f"{report.windows:,} windows, gold.qoe_alerts {report.alerts:,} alerts")
+    alerts = spark.read.format("delta").load(str(settings.table_path(*monitor.QOE_ALERTS)))
+    for row in alerts.groupBy("region", "cdn", "metric", "rule").agg(
+            F.count("*").alias("windows"), F.min("window_start").alias("first"), F.max("value").alias("peak"))\
+            .orderBy(F.desc("windows")).limit(6).collect():
+        print(f"   {row.region} via {row.cdn:<10} {row.metric:<24} {row.rule:<9} {row.windows:>3} window(s) "
+              f"from {row.first:%Y-%m-%d %H:%M}, peak {row.peak:.1%}")
+
+
+def _serve(settings: Settings) -> None:
+    print("== starting the SQL endpoint and the dashboard in the background")
+    for stop in (sql_endpoint.stop, dashboard.stop):  # a previous demo's would show old tables
+        stop(settings)
+    url = sql_endpoint.start(settings, "127.0.0.1", sql_endpoint.DEFAULT_PORT, {})
+    print(f"   SQL endpoint: {url} (HiveServer2; e.g. `beeline -u {url}`, or the `thrift` dbt target)")
+    print(f"   dashboard:    {dashboard.start(settings)}")
+    print("   `reelhouse serve stop` and `reelhouse dashboard stop` end them (or `make stop`)")
 
 
 def _print_gold(spark) -> None:

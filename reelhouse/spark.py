@@ -20,10 +20,15 @@ def pyspark_jars_dir() -> Path:
 
 
 def build_spark(
-    settings: Settings, app_name: str, extra_conf: dict[str, str] | None = None, catalog: bool = False
+    settings: Settings, app_name: str, extra_conf: dict[str, str] | None = None, catalog: bool = False,
+    driver_classpath: list[Path] | None = None,
 ) -> SparkSession:
     """The session of a job. With `catalog`, tables are named in the shared metastore
-    (`reelhouse metastore start`); without, the job works on Delta paths only."""
+    (`reelhouse metastore start`); without, the job works on Delta paths only.
+
+    `driver_classpath` (even empty) puts the jars and those entries on the driver's own class
+    path: the Thrift Server runs each client's statements with a class loader that does not
+    see `spark.jars` (Delta's classes were not found there)."""
     # an in-process SparkContext takes its workers' Python from this variable, not from the conf
     os.environ["PYSPARK_PYTHON"] = settings.worker_python
     jars = jvm.spark_extra_jars(settings.jars_cache, pyspark_jars_dir())
@@ -45,12 +50,15 @@ def build_spark(
         .config("spark.sql.warehouse.dir", str(settings.home / "_warehouse"))
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={settings.home / '_derby'}")
     )
+    conf: dict[str, str] = {}
     if catalog:
         require_metastore(settings.metastore_host, settings.metastore_port)
-        for key, value in metastore_spark_conf(settings.metastore_host, settings.metastore_port,
-                                               settings.jars_cache).items():
-            builder = builder.config(key, value)
-    for key, value in (extra_conf or {}).items():
+        conf.update(metastore_spark_conf(settings.metastore_host, settings.metastore_port, settings.jars_cache))
+    conf.update(extra_conf or {})
+    if driver_classpath is not None:
+        conf["spark.driver.extraClassPath"] = os.pathsep.join(
+            [str(p) for p in [*driver_classpath, *jars]] + [p for p in [conf.get("spark.driver.extraClassPath")] if p])
+    for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")

@@ -27,7 +27,7 @@ from reelhouse.settings import Settings
 
 LAYERS = ("bronze", "silver", "gold")
 DEFAULT_PORT = 10000
-MARKER = b"reelhouse.cli serve run"  # how `pid_alive` knows the process is ours
+MARKER = b"reelhouse.cli\x00serve\x00run"  # in /proc/<pid>/cmdline: how `pid_alive` knows it is ours
 
 
 def lakehouse_tables(home: Path) -> dict[str, Path]:
@@ -53,7 +53,11 @@ def run(settings: Settings, host: str, port: int, hive_conf: dict[str, str]) -> 
             # one Spark session per connection: a client's settings and temp views stay its own
             "spark.sql.hive.thriftServer.singleSession": "false",
             **{f"spark.hadoop.{key}": value for key, value in hive_conf.items()}}
-    spark = build_spark(settings, "reelhouse-serve", extra_conf=conf, catalog=True)
+    # parts of HiveServer2 (the LDAP provider, for one) read a fresh HiveConf, which only sees
+    # hive-site.xml on the class path: the settings go there too
+    conf_dir = _directory(settings) / f"conf-{port}"
+    write_hive_site(conf_dir / "hive-site.xml", hive_conf)
+    spark = build_spark(settings, "reelhouse-serve", extra_conf=conf, catalog=True, driver_classpath=[conf_dir])
     names = register_in_catalog(spark, lakehouse_tables(settings.home))
     server = spark.sparkContext._jvm.org.apache.spark.sql.hive.thriftserver.HiveThriftServer2
     server.startWithContext(spark._jsparkSession.sqlContext())
@@ -65,6 +69,15 @@ def run(settings: Settings, host: str, port: int, hive_conf: dict[str, str]) -> 
             time.sleep(3600)
     except KeyboardInterrupt:
         spark.stop()
+
+
+def write_hive_site(path: Path, hive_conf: dict[str, str]) -> None:
+    from xml.sax.saxutils import escape
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    properties = "".join(f"  <property><name>{escape(k)}</name><value>{escape(v)}</value></property>\n"
+                         for k, v in hive_conf.items())
+    path.write_text(f'<?xml version="1.0"?>\n<configuration>\n{properties}</configuration>\n')
 
 
 def _interrupt(signum, frame) -> None:
