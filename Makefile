@@ -54,12 +54,16 @@ bench-ml: jars movielens
 kafka-stop: install
 	$(BIN)/reelhouse kafka stop
 
-# stop the services `make demo` leaves running
+# stop the services `make demo` leaves running (the dashboard, the SQL endpoint, Kafka, the metastore)
 stop: install
+	$(BIN)/reelhouse dashboard stop
+	$(BIN)/reelhouse serve stop
 	$(BIN)/reelhouse kafka stop
 	$(BIN)/reelhouse metastore stop
 
 clean:
+	-$(BIN)/reelhouse dashboard stop
+	-$(BIN)/reelhouse serve stop
 	-$(BIN)/reelhouse kafka stop
 	-$(BIN)/reelhouse metastore stop
 	rm -rf lakehouse bench/*.json .pytest_cache
