@@ -82,13 +82,27 @@ def trailing_baseline(current: pd.DataFrame, history: pd.DataFrame, minutes: int
     return judged.assign(baseline_views=judged.baseline_views.fillna(0).astype("int64"))
 
 
+def _significant(windows: pd.DataFrame, metric: str, threshold: pd.Series, z: float) -> pd.Series:
+    """Whether a window's failures are more than chance at the threshold rate would give.
+
+    One-sided binomial test, normal approximation with continuity correction: 4 failures in
+    105 views is 3.8 %, above a 2.7 % threshold, yet what a 2.7 % edge shows every so often.
+    Stalled time is a share of seconds, not of views: it is judged on its value alone.
+    """
+    if metric != "playback_failure_ratio":
+        return pd.Series(True, index=windows.index)
+    rate = threshold.clip(1e-9, 1 - 1e-9)
+    expected = windows.views * rate
+    return (windows.playback_failures - 0.5 - expected) > z * np.sqrt(expected * (1 - rate))
+
+
 def alerts(current: pd.DataFrame, history: pd.DataFrame, rules: AlertRules, raised_at: pd.Timestamp) -> pd.DataFrame:
     """Alert rows (`ALERTS_SCHEMA`) for the `current` pair windows that break a rule.
 
     One row per (window, pair, metric, rule): `absolute` when the value exceeds the metric's
     threshold, `relative` when it exceeds `relative_factor` times the pair's trailing hour
     (with enough views in both, and above the floor, so a usually perfect pair does not
-    alert on a couple of stalls).
+    alert on a couple of stalls). Failures must also be significant (`_significant`).
     """
     judged = trailing_baseline(current[current.views >= rules.min_views], history, rules.trailing_minutes)
     found = []
@@ -99,7 +113,7 @@ def alerts(current: pd.DataFrame, history: pd.DataFrame, rules: AlertRules, rais
         relative = np.maximum(baseline * rules.relative_factor, absolute * rules.relative_floor_share)
         for rule, threshold, applies in (("absolute", pd.Series(absolute, index=judged.index), True),
                                          ("relative", relative, has_baseline)):
-            hit = judged[applies & (value > threshold)]
+            hit = judged[applies & (value > threshold) & _significant(judged, metric, threshold, rules.failure_z)]
             if hit.empty:
                 continue
             found.append(pd.DataFrame({

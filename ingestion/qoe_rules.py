@@ -17,6 +17,7 @@ class AlertRules:
     relative_factor: float = 3.0  # relative: this many times the pair's trailing hour...
     relative_floor_share: float = 1 / 3  # ...and at least this share of the absolute threshold
     min_views: int = 100  # a window with fewer views is too noisy to judge
+    failure_z: float = 3.0  # failures must exceed the threshold by this many standard deviations
     min_baseline_views: int = 500  # a trailing hour with fewer views is no baseline
     trailing_minutes: int = 60
 

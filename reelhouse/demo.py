@@ -6,8 +6,9 @@ them into bronze with `--available-now`, builds silver and gold with dbt (`dbt b
 recommender and the early-exit classifier (`reelhouse train`) and prints their metrics next
 to the baselines and two `reelhouse recommend` answers. Then the live monitor
 (`reelhouse monitor`) goes over a busy half hour sent after the week, with an incident
-injected on one region × CDN pair, and the SQL endpoint (`reelhouse serve`) and the dashboard
-(`reelhouse dashboard`) start in the background. Kafka, the metastore, the endpoint and the
+injected on one region × CDN pair (then streamed into bronze and built by dbt too), and the
+SQL endpoint (`reelhouse serve`) and the dashboard (`reelhouse dashboard`) start in the
+background. Kafka, the metastore, the endpoint and the
 dashboard stay up afterwards; `make stop` ends them.
 """
 
@@ -58,14 +59,6 @@ def run_demo(settings: Settings, events: int) -> None:
         workers=1, progress=Progress(events),
     )
     print(f"   {sent.sent:,} events in {sent.seconds:.1f}s = {sent.events_per_second:,.0f} events/s")
-    # the monitor will start where the busy half hour does
-    monitor_from = {settings.topic: {str(p): o for p, o in end_offsets(settings.bootstrap_servers,
-                                                                       settings.topic).items()}}
-    busy = GeneratorOptions(events=BUSY_EVENTS, seed=43, start=SEED_EPOCH + timedelta(days=7),
-                            days=BUSY_MINUTES / 1440, incident=INCIDENT, incident_from=INCIDENT_FROM)
-    print(f"== producing a busy half hour after the week: {BUSY_EVENTS:,} events, with an incident on "
-          f"{':'.join(INCIDENT)} from event {INCIDENT_FROM:,} (`reelhouse produce --incident`)")
-    produce(busy, settings.bootstrap_servers, settings.topic, progress=Progress(BUSY_EVENTS))
 
     print("== streaming Kafka -> bronze (available-now)")
     report = run(settings, StreamOptions(available_now=True))
@@ -98,12 +91,35 @@ def run_demo(settings: Settings, events: int) -> None:
         print(f"   {answer.explanation}")
         for item in answer.items:
             print(f"   {item.rank}. {item.video_id} {item.title} [{item.genre}]")
-    _monitor(spark, settings, json.dumps(monitor_from))
+    _busy_half_hour(spark, settings)
     _serve(settings)
 
     print(f"== done. dbt docs: {settings.home / '_dbt' / 'target' / 'index.html'}; "
           "query gold with `reelhouse sql \"select ... from gold.<table>\"`.")
     print("   Kafka, the metastore, the SQL endpoint and the dashboard keep running: `make stop` ends them all.")
+
+
+def _busy_half_hour(spark, settings: Settings) -> None:
+    """After the week the models learnt from: dense traffic with an incident, monitored live."""
+    # the monitor starts where the busy half hour does
+    monitor_from = {settings.topic: {str(p): o for p, o in end_offsets(settings.bootstrap_servers,
+                                                                       settings.topic).items()}}
+    busy = GeneratorOptions(events=BUSY_EVENTS, seed=43, start=SEED_EPOCH + timedelta(days=7),
+                            days=BUSY_MINUTES / 1440, incident=INCIDENT, incident_from=INCIDENT_FROM)
+    print(f"== producing a busy half hour after the week: {BUSY_EVENTS:,} events, with an incident on "
+          f"{':'.join(INCIDENT)} from event {INCIDENT_FROM:,} (`reelhouse produce --incident`)")
+    produce(busy, settings.bootstrap_servers, settings.topic, progress=Progress(BUSY_EVENTS))
+    _monitor(spark, settings, json.dumps(monitor_from))
+    print("== streaming the busy half hour into bronze, and an incremental `dbt build`")
+    report = run(settings, StreamOptions(available_now=True))
+    print(f"   streamed {report.input_rows:,} records")
+    if not run_dbt(settings, ["build"]):
+        raise ReelhouseError(f"dbt build failed; its log is under {settings.home / '_dbt'}")
+    row = spark.sql("""
+        select sum(playback_failures) / sum(video_start_attempts) as failures from gold.fct_hourly_qoe
+        where region = '{}' and cdn = '{}' and event_hour >= timestamp'{}'
+    """.format(*INCIDENT, (SEED_EPOCH + timedelta(days=7)).strftime("%Y-%m-%d %H:%M:%S"))).first()
+    print(f"   gold.fct_hourly_qoe agrees: {row.failures:.1%} of {':'.join(INCIDENT)} starts failed in that half hour")
 
 
 def _monitor(spark, settings: Settings, starting_offsets: str) -> None:

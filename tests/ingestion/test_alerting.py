@@ -57,19 +57,20 @@ def test_a_batch_replaces_the_rows_it_updates_and_keeps_the_others():
 
 
 def test_an_absolute_alert_needs_the_threshold_crossed_and_enough_views():
-    over = _alerts([(0, 200, 21, 1000, 0)], 0)
+    over = _alerts([(0, 200, 40, 1000, 0)], 0)
     assert over[["alert_id", "metric", "rule", "value", "threshold", "views"]].to_dict("records") == [{
         "alert_id": "2026-01-01T10:00:00|US|akamai|playback_failure_ratio|absolute",
-        "metric": "playback_failure_ratio", "rule": "absolute", "value": pytest.approx(21 / 200),
+        "metric": "playback_failure_ratio", "rule": "absolute", "value": pytest.approx(40 / 200),
         "threshold": 0.10, "views": 200}]
     assert over.baseline.isna().all()
     assert _alerts([(0, 99, 50, 1000, 0)], 0).empty  # too few views to judge
+    assert _alerts([(0, 200, 22, 1000, 0)], 0).empty  # 11 % is above 10 %, but 22 in 200 is chance at 10 %
     assert _alerts([(0, 200, 20, 1000, 0)], 0).empty  # at the threshold is not above it
 
 
 def test_a_relative_alert_compares_with_the_trailing_hour_of_the_same_pair_only():
-    # trailing hour: 1,000 views with 1 % failures; 4 % now is 4x that, under the 10 % absolute
-    rows = [(10, 500, 5, 1000, 0), (30, 500, 5, 1000, 0), (45, 200, 8, 1000, 0),
+    # trailing hour: 1,000 views with 1 % failures; 5 % now is 5x that, under the 10 % absolute
+    rows = [(10, 500, 5, 1000, 0), (30, 500, 5, 1000, 0), (45, 1000, 50, 1000, 0),
             (20, 5000, 2500, 1000, 0, "GB")]  # another pair's bad hour is not this pair's baseline
     raised = _alerts(rows, 45)
     assert list(zip(raised.metric, raised.rule, strict=True)) == [("playback_failure_ratio", "relative")]
@@ -78,13 +79,20 @@ def test_a_relative_alert_compares_with_the_trailing_hour_of_the_same_pair_only(
 
 
 def test_no_relative_alert_without_a_baseline_of_the_last_hour_or_under_the_floor():
-    assert list(_alerts([(1, 600, 6, 1000, 0), (61, 200, 8, 1000, 0)], 61).rule) == ["relative"]
-    assert _alerts([(0, 600, 6, 1000, 0), (61, 200, 8, 1000, 0)], 61).empty  # an hour and a minute ago
-    assert _alerts([(1, 400, 4, 1000, 0), (61, 200, 8, 1000, 0)], 61).empty  # too thin an hour
+    assert list(_alerts([(1, 600, 6, 1000, 0), (61, 1000, 50, 1000, 0)], 61).rule) == ["relative"]
+    assert _alerts([(0, 600, 6, 1000, 0), (61, 1000, 50, 1000, 0)], 61).empty  # an hour and a minute ago
+    assert _alerts([(1, 400, 4, 1000, 0), (61, 1000, 50, 1000, 0)], 61).empty  # too thin an hour
     # a perfect hour: 3x of 0 is 0, but 1 % stays under the floor (20 % of 10 %)
     assert _alerts([(1, 600, 0, 1000, 0), (61, 200, 2, 1000, 0)], 61).empty
     # the window itself is not its own baseline
     assert _alerts([(61, 2000, 80, 1000, 0)], 61).empty
+
+
+def test_failures_must_be_more_than_chance_at_the_threshold_would_give():
+    # 4 in 105 (3.8 %) over a 3 % relative threshold happens by chance; 30 in 105 does not
+    history = [(1, 1000, 10, 1000, 0)]
+    assert _alerts([*history, (2, 105, 4, 1000, 0)], 2).empty
+    assert list(_alerts([*history, (2, 105, 30, 1000, 0)], 2).rule) == ["absolute", "relative"]
 
 
 def test_stalled_time_alerts_like_failures():
