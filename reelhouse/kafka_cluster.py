@@ -109,7 +109,11 @@ def server_properties(layout: ClusterLayout, node: Node) -> str:
 
 
 def _cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A random id as Kafka makes them: never starting with "-", which its tools would read as
+    an option (one start in 64 failed with "argument --cluster-id/-t: expected one argument")."""
+    while (cluster_id := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
+        pass
+    return cluster_id
 
 
 def _pid_alive(pid_file: Path) -> int | None:

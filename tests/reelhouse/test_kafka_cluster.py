@@ -60,3 +60,11 @@ def test_free_broker_port_skips_a_taken_controller_port():
         controller_port = taken.getsockname()[1]
         broker_port = controller_port - CONTROLLER_PORT_OFFSET
         assert free_broker_port(broker_port, span=2) == broker_port + 1
+
+
+def test_cluster_ids_never_start_like_an_option():
+    from reelhouse.kafka_cluster import _cluster_id
+
+    ids = [_cluster_id() for _ in range(2_000)]  # about 31 would start with "-" by chance
+    assert not [i for i in ids if i.startswith("-")]
+    assert len(set(ids)) == len(ids) and {len(i) for i in ids} == {22}
