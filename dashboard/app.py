@@ -101,7 +101,7 @@ def _time(value: object) -> str:
 
 def _chart(figure, percent_axis: bool = False) -> None:
     if percent_axis:
-        figure.update_yaxes(tickformat=".1%")
+        figure.update_yaxes(tickformat=".2~%")
     figure.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend_title_text="")
     st.plotly_chart(figure, width="stretch")
 
@@ -111,7 +111,7 @@ def _heatmap(frame: pd.DataFrame, value: str, title: str, percent: bool = True) 
     figure = px.imshow(grid, text_auto=".2%" if percent else ",.0f", aspect="auto", title=title,
                        color_continuous_scale="Reds", labels={"color": ""})
     if percent:
-        figure.update_coloraxes(colorbar_tickformat=".1%")
+        figure.update_coloraxes(colorbar_tickformat=".2~%")
     _chart(figure)
 
 

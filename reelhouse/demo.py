@@ -113,6 +113,9 @@ def _busy_half_hour(spark, settings: Settings) -> None:
     print("== streaming the busy half hour into bronze, and an incremental `dbt build`")
     report = run(settings, StreamOptions(available_now=True))
     print(f"   streamed {report.input_rows:,} records")
+    # dbt replaces tables this session has read: forget their cached Delta logs first (else
+    # Delta prints both snapshots of every replaced table)
+    spark.sparkContext._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
     if not run_dbt(settings, ["build"]):
         raise ReelhouseError(f"dbt build failed; its log is under {settings.home / '_dbt'}")
     row = spark.sql("""
