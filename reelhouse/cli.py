@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -326,41 +327,45 @@ def _monitor(settings: Settings, args: argparse.Namespace) -> None:
           f"gold.qoe_live has {report.windows:,} windows, gold.qoe_alerts {report.alerts:,} alerts")
 
 
+def _control(command: str, name: str, action: str, run: Callable[[], int | None], start: Callable[[], str],
+             stop: Callable[[], str], status: Callable[[], str | None]) -> None:
+    """`reelhouse <command> run|start|stop|status` of a service that can run in the background."""
+    if action == "run":
+        sys.exit(run())
+    elif action == "start":
+        print(f"{name} at {start()} (`reelhouse {command} stop` ends it)")
+    elif action == "stop":
+        print(stop())
+    elif (state := status()) is None:
+        print(f"{name}: not running")
+        sys.exit(3)
+    else:
+        print(f"{name} running ({state})")
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     from reelhouse import sql_endpoint
 
     hive_conf = dict(args.hiveconf)
-    if args.action == "run":
-        sql_endpoint.run(settings, args.host, args.port, hive_conf)
-    elif args.action == "start":
-        print(f"SQL endpoint at {sql_endpoint.start(settings, args.host, args.port, hive_conf)} "
-              "(`reelhouse serve stop` ends it)")
-    elif args.action == "stop":
-        print(sql_endpoint.stop(settings))
-    else:
-        pid = sql_endpoint.running_pid(settings)
-        if pid is None:
-            print("SQL endpoint: not running")
-            sys.exit(3)
-        print(f"SQL endpoint running (pid {pid})")
+    _control(
+        "serve", "SQL endpoint", args.action,
+        run=lambda: sql_endpoint.run(settings, args.host, args.port, hive_conf),
+        start=lambda: sql_endpoint.start(settings, args.host, args.port, hive_conf),
+        stop=lambda: sql_endpoint.stop(settings),
+        status=lambda: None if (pid := sql_endpoint.running_pid(settings)) is None else f"pid {pid}",
+    )
 
 
 def _dashboard(settings: Settings, args: argparse.Namespace) -> None:
     from dashboard import launch
 
-    if args.action == "run":
-        sys.exit(launch.run(settings, args.host, args.port, args.refresh_seconds))
-    elif args.action == "start":
-        print(f"dashboard at {launch.start(settings, args.host, args.port, args.refresh_seconds)} "
-              "(`reelhouse dashboard stop` ends it)")
-    elif args.action == "stop":
-        print(launch.stop(settings))
-    else:
-        url = launch.status(settings)
-        if url is None:
-            print("dashboard: not running")
-            sys.exit(3)
-        print(f"dashboard running at {url}")
+    _control(
+        "dashboard", "dashboard", args.action,
+        run=lambda: launch.run(settings, args.host, args.port, args.refresh_seconds),
+        start=lambda: launch.start(settings, args.host, args.port, args.refresh_seconds),
+        stop=lambda: launch.stop(settings),
+        status=lambda: launch.status(settings),
+    )
 
 
 def _metastore(settings: Settings, args: argparse.Namespace) -> None:
