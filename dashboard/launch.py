@@ -65,17 +65,12 @@ def command(host: str, port: int, refresh_seconds: float = DEFAULT_REFRESH_SECON
 
 
 def environment(settings: Settings) -> dict[str, str]:
-    """This process's environment with REELHOUSE_HOME pointing at `settings`' lakehouse."""
-    return {**os.environ, "REELHOUSE_HOME": str(settings.home), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    """This process's environment with the REELHOUSE_* variables of `settings`."""
+    return {**os.environ, **settings.environment(), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
 
 
 def running_pid(settings: Settings) -> int | None:
     return processes.pid_alive(pid_file(settings), str(APP).encode())
-
-
-def _check_port(host: str, port: int) -> None:
-    if not processes.port_free(host, port):
-        raise ReelhouseError(f"port {port} on {host} is busy; pick another with --port")
 
 
 def start(settings: Settings, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
@@ -85,7 +80,7 @@ def start(settings: Settings, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
     if pid:
         raise ReelhouseError(f"the dashboard already runs (pid {pid}) at {status(settings)}; "
                              "`reelhouse dashboard stop` first")
-    _check_port(host, port)
+    processes.require_free_port(host, port)
     directory(settings).mkdir(parents=True, exist_ok=True)
     with log_file(settings).open("ab") as log:
         process = subprocess.Popen(
@@ -146,7 +141,7 @@ def run(settings: Settings, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     pid = running_pid(settings)
     if pid:
         raise ReelhouseError(f"the dashboard already runs in the background (pid {pid}) at {status(settings)}")
-    _check_port(host, port)
+    processes.require_free_port(host, port)
     print(f"dashboard on {url(host, port)} (Ctrl-C to stop)", flush=True)
     process = subprocess.Popen(command(host, port, refresh_seconds), env=environment(settings))
     try:

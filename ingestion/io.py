@@ -201,4 +201,3 @@ def register_in_catalog(spark: SparkSession, tables: dict[str, Path]) -> list[st
         spark.sql(f"create table if not exists {name} using delta location '{path}'")
         registered.append(name)
     return registered
-

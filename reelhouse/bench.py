@@ -60,8 +60,7 @@ def _latency(settings: Settings, seconds: float, warmup_seconds: float = 15.0) -
     stream = threading.Thread(target=run, args=(topic_settings, StreamOptions(trigger_seconds=0.0)))
     stream.start()
     # the producer is a process of its own, as in production, not a thread sharing our GIL
-    env = {**os.environ, "REELHOUSE_HOME": str(topic_settings.home), "REELHOUSE_TOPIC": topic_settings.topic,
-           "REELHOUSE_KAFKA_PORT": str(topic_settings.kafka_port)}
+    env = {**os.environ, **topic_settings.environment()}
 
     def send(events: int, seed: int) -> None:
         subprocess.run(

@@ -22,9 +22,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-import pyarrow as pa
-from deltalake import DeltaTable, QueryBuilder
-
+from ingestion import delta_rs
 from ingestion.io import query_progress
 from ingestion.jobs import monitor
 from reelhouse.bench import _machine
@@ -44,9 +42,8 @@ BEGAN = re.compile(r"sent at (\S+)")
 def _alerts_for(path, pair: tuple[str, str]) -> list[dict]:
     if not (path / "_delta_log").is_dir():
         return []
-    query = (f"select alert_id, metric, rule, window_start, raised_at, value from t "
-             f"where region = '{pair[0]}' and cdn = '{pair[1]}'")
-    return pa.table(QueryBuilder().register("t", DeltaTable(str(path))).execute(query).read_all()).to_pylist()
+    return delta_rs.query(path, f"select alert_id, metric, rule, window_start, raised_at, value from t "
+                                f"where region = '{pair[0]}' and cdn = '{pair[1]}'").to_dict("records")
 
 
 def _trial(settings: Settings, env: dict, pair: tuple[str, str], normal_seconds: int, seed: int) -> dict:
@@ -84,8 +81,7 @@ def _trial(settings: Settings, env: dict, pair: tuple[str, str], normal_seconds:
 def _false_alerts(path, trials: list[dict]) -> dict:
     """Alerts that no injected incident explains: on another pair, or before the pair's incident."""
     onsets = {t["pair"]: datetime.fromisoformat(t["incident_began_at"]) for t in trials}
-    rows = pa.table(QueryBuilder().register("t", DeltaTable(str(path))).execute(
-        "select region, cdn, window_end from t").read_all()).to_pylist()
+    rows = delta_rs.query(path, "select region, cdn, window_end from t").to_dict("records")
     false = [r for r in rows if (pair := f"{r['region']}:{r['cdn']}") not in onsets or r["window_end"] <= onsets[pair]]
     return {"alert_rows": len(rows), "unexplained_rows": len(false),
             "unexplained_pairs": sorted({f"{r['region']}:{r['cdn']}" for r in false})}
@@ -97,13 +93,11 @@ def bench_monitor(settings: Settings) -> dict:
     bench = settings.with_overrides(home=bench_home, kafka_port=port, topic="bench-monitor")
     cluster = KafkaCluster(ClusterLayout(bench.kafka_dir, bench.kafka_host, port, 1), bench.jars_cache, heap_mb=1024)
     cluster.start()
-    env = {**os.environ, "REELHOUSE_HOME": str(bench.home), "REELHOUSE_TOPIC": bench.topic,
-           "REELHOUSE_KAFKA_PORT": str(port)}
+    env = {**os.environ, **bench.environment()}
     try:
         ensure_topic(bench.bootstrap_servers, bench.topic, 3, 1)
         spark = build_spark(bench, "reelhouse-bench-monitor")
         options = monitor.MonitorOptions()
-        rules = options.rules
         live, alerts = monitor.start(spark, bench, options)
         while live.lastProgress is None or alerts.lastProgress is None:  # the first trigger fixes the offsets
             time.sleep(0.2)
@@ -127,7 +121,7 @@ def bench_monitor(settings: Settings) -> dict:
                  "incident_seconds": INCIDENT_SECONDS},
         "monitor": {"trigger_seconds": options.trigger_seconds, "watermark": options.watermark,
                     "alert_windows": f"1 minute, starting every {options.alert_slide_seconds} s",
-                    "rules": vars(options.rules) | {"relative_floor_share": round(rules.relative_floor_share, 3)},
+                    "rules": {k: round(v, 3) if isinstance(v, float) else v for k, v in vars(options.rules).items()},
                     "alert_micro_batches_with_data": len(monitor_progress),
                     "alert_batch_seconds_median": round(statistics.median(durations), 2) if durations else None,
                     "alert_batch_seconds_max": round(max(durations), 2) if durations else None},

@@ -43,6 +43,11 @@ def port_free(host: str, port: int) -> bool:
         return True
 
 
+def require_free_port(host: str, port: int) -> None:
+    if not port_free(host, port):
+        raise ReelhouseError(f"port {port} on {host} is busy; pick another with --port")
+
+
 def free_port(first: int, host: str = "127.0.0.1", span: int = 500) -> int:
     """The first port from `first` on that nothing listens on."""
     for port in range(first, first + span):

@@ -13,6 +13,23 @@ from pathlib import Path
 DEFAULT_TOPIC = "playback-events"
 
 
+# field -> the environment variable it is read from
+ENVIRONMENT = {
+    "home": "REELHOUSE_HOME",
+    "kafka_host": "REELHOUSE_KAFKA_HOST",
+    "kafka_port": "REELHOUSE_KAFKA_PORT",
+    "topic": "REELHOUSE_TOPIC",
+    "topic_partitions": "REELHOUSE_TOPIC_PARTITIONS",
+    "spark_master": "REELHOUSE_SPARK_MASTER",
+    "shuffle_partitions": "REELHOUSE_SHUFFLE_PARTITIONS",
+    "jars_cache": "REELHOUSE_JARS_CACHE",
+    "trigger_seconds": "REELHOUSE_TRIGGER_SECONDS",
+    "metastore_host": "REELHOUSE_METASTORE_HOST",
+    "metastore_port": "REELHOUSE_METASTORE_PORT",
+    "worker_python": "REELHOUSE_WORKER_PYTHON",
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -35,22 +52,16 @@ class Settings:
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         defaults = cls(home=Path("lakehouse"))
-        return cls(
-            home=Path(env.get("REELHOUSE_HOME", "lakehouse")).absolute(),
-            kafka_host=env.get("REELHOUSE_KAFKA_HOST", defaults.kafka_host),
-            kafka_port=int(env.get("REELHOUSE_KAFKA_PORT", defaults.kafka_port)),
-            topic=env.get("REELHOUSE_TOPIC", defaults.topic),
-            topic_partitions=int(env.get("REELHOUSE_TOPIC_PARTITIONS", defaults.topic_partitions)),
-            spark_master=env.get("REELHOUSE_SPARK_MASTER", defaults.spark_master),
-            shuffle_partitions=int(
-                env.get("REELHOUSE_SHUFFLE_PARTITIONS", defaults.shuffle_partitions)
-            ),
-            jars_cache=Path(env.get("REELHOUSE_JARS_CACHE", defaults.jars_cache)).absolute(),
-            trigger_seconds=float(env.get("REELHOUSE_TRIGGER_SECONDS", defaults.trigger_seconds)),
-            metastore_host=env.get("REELHOUSE_METASTORE_HOST", defaults.metastore_host),
-            metastore_port=int(env.get("REELHOUSE_METASTORE_PORT", defaults.metastore_port)),
-            worker_python=env.get("REELHOUSE_WORKER_PYTHON", defaults.worker_python),
-        )
+        values = {}
+        for name, variable in ENVIRONMENT.items():
+            default = getattr(defaults, name)
+            value = default if variable not in env else type(default)(env[variable])
+            values[name] = value.absolute() if isinstance(value, Path) else value
+        return cls(**values)
+
+    def environment(self) -> dict[str, str]:
+        """The REELHOUSE_* variables that make a child process's `from_env` give these settings."""
+        return {variable: str(getattr(self, name)) for name, variable in ENVIRONMENT.items()}
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -46,8 +46,7 @@ def run(settings: Settings, host: str, port: int, hive_conf: dict[str, str]) -> 
     from reelhouse.metastore import require_metastore
     from reelhouse.spark import build_spark
 
-    if not processes.port_free(host, port):
-        raise ReelhouseError(f"port {port} on {host} is busy; pick another with --port")
+    processes.require_free_port(host, port)
     require_metastore(settings.metastore_host, settings.metastore_port)
     conf = {"spark.hadoop.hive.server2.thrift.bind.host": host, "spark.hadoop.hive.server2.thrift.port": str(port),
             # one Spark session per connection: a client's settings and temp views stay its own
@@ -96,8 +95,7 @@ def start(settings: Settings, host: str, port: int, hive_conf: dict[str, str], t
     """Start `serve run` in the background; return its JDBC URL once the port answers."""
     if pid := running_pid(settings):
         raise ReelhouseError(f"the SQL endpoint already runs (pid {pid}); `reelhouse serve stop` ends it")
-    if not processes.port_free(host, port):
-        raise ReelhouseError(f"port {port} on {host} is busy; pick another with --port")
+    processes.require_free_port(host, port)
     directory = _directory(settings)
     directory.mkdir(parents=True, exist_ok=True)
     log = directory / "serve.log"
@@ -106,7 +104,7 @@ def start(settings: Settings, host: str, port: int, hive_conf: dict[str, str], t
         command += ["--hiveconf", f"{key}={value}"]
     with log.open("w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                   env=settings_environment(settings))
+                                   env={**os.environ, **settings.environment()})
     (directory / "serve.pid").write_text(str(process.pid))
     deadline = time.monotonic() + timeout
     while not processes.port_open(host, port):
@@ -128,12 +126,3 @@ def stop(settings: Settings, timeout: float = 30.0) -> str:
     (_directory(settings) / "serve.pid").unlink(missing_ok=True)
     return f"SQL endpoint stopped (pid {pid})"
 
-
-def settings_environment(settings: Settings) -> dict[str, str]:
-    """The environment that makes a child `reelhouse` see these settings."""
-    return {**os.environ, "REELHOUSE_HOME": str(settings.home),
-            "REELHOUSE_METASTORE_HOST": settings.metastore_host,
-            "REELHOUSE_METASTORE_PORT": str(settings.metastore_port),
-            "REELHOUSE_SPARK_MASTER": settings.spark_master,
-            "REELHOUSE_SHUFFLE_PARTITIONS": str(settings.shuffle_partitions),
-            "REELHOUSE_JARS_CACHE": str(settings.jars_cache)}

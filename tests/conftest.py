@@ -76,15 +76,7 @@ def lakehouse_with_catalog(tmp_path_factory):
 
 def cli_environment(settings: Settings) -> dict[str, str]:
     """The environment under which a `reelhouse` subprocess works on `settings`' lakehouse."""
-    return {
-        **os.environ,
-        "REELHOUSE_HOME": str(settings.home),
-        "REELHOUSE_METASTORE_PORT": str(settings.metastore_port),
-        "REELHOUSE_KAFKA_PORT": str(settings.kafka_port),
-        "REELHOUSE_TOPIC": settings.topic,
-        "REELHOUSE_SPARK_MASTER": settings.spark_master,
-        "REELHOUSE_SHUFFLE_PARTITIONS": str(settings.shuffle_partitions),
-    }
+    return {**os.environ, **settings.environment()}
 
 
 def run_cli(settings: Settings, *arguments: str, timeout: float = 900,

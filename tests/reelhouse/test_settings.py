@@ -25,3 +25,19 @@ def test_metastore_address_comes_from_the_environment(tmp_path):
     settings = Settings.from_env({"REELHOUSE_HOME": str(tmp_path), "REELHOUSE_METASTORE_PORT": "1600"})
     assert (settings.metastore_host, settings.metastore_port) == ("127.0.0.1", 1600)
     assert settings.metastore_dir == tmp_path / "_metastore"
+
+
+def test_a_child_process_reads_back_the_same_settings_from_their_environment(tmp_path):
+    settings = Settings.from_env({"REELHOUSE_HOME": str(tmp_path)}).with_overrides(
+        kafka_port=29092, topic="t", spark_master="local[2]", shuffle_partitions=2, trigger_seconds=0.5,
+        metastore_port=31527, jars_cache=tmp_path / "jars", worker_python="/opt/python")
+    environment = settings.environment()
+    assert all(name.startswith("REELHOUSE_") for name in environment)
+    assert Settings.from_env(environment) == settings
+
+
+def test_a_malformed_number_is_refused():
+    import pytest
+
+    with pytest.raises(ValueError):
+        Settings.from_env({"REELHOUSE_KAFKA_PORT": "ninety"})
