@@ -23,6 +23,21 @@ jars: install
 browser:
 	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
+# Docker Compose for tests/docker, which read docker/compose.yaml with `compose config` (no Docker
+# engine needed). Unless a v2+ client is there, it is built from its Go module (needs Go >= 1.26.3):
+# `go install ...@version` refuses that module, whose go.mod has exclude directives.
+COMPOSE_MODULE  := github.com/docker/compose/v5
+COMPOSE_VERSION := v5.5.1
+compose:
+	@version=$$(docker compose version --short 2>/dev/null || docker-compose version --short 2>/dev/null); \
+	case "$$version" in ""|1.*|v1.*) ;; *) exit 0;; esac; \
+	command -v go >/dev/null || { echo "make compose: building Docker Compose needs Go >= 1.26.3" >&2; exit 1; }; \
+	export GOTOOLCHAIN=local CGO_ENABLED=0; \
+	go mod download $(COMPOSE_MODULE)@$(COMPOSE_VERSION) \
+	&& cd "$$(go env GOMODCACHE)/$(COMPOSE_MODULE)@$(COMPOSE_VERSION)" \
+	&& go build -trimpath -ldflags "-w -X $(COMPOSE_MODULE)/internal.Version=$(COMPOSE_VERSION)" \
+		-o /usr/local/bin/docker-compose ./cmd
+
 demo: jars
 	$(BIN)/reelhouse demo
 
@@ -30,7 +45,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/sqlfluff lint lakehouse_models/models
 
-test: jars browser lint
+test: jars browser compose lint
 	bash scripts/run-pytest.sh $(BIN)/python -m pytest
 
 test-unit: install
