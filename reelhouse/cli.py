@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     kafka = commands.add_parser("kafka", help="start, stop or inspect the local Kafka broker(s)")
     kafka.add_argument("action", choices=("start", "stop", "status"))
-    kafka.add_argument("--brokers", type=_positive_int, default=1, help="KRaft nodes (default 1)")
+    kafka.add_argument("--brokers", type=_positive_int,
+                       help="KRaft nodes (default: as the cluster was started, else $REELHOUSE_KAFKA_BROKERS or 1)")
     kafka.add_argument("--port", type=_port, help="first broker port (default $REELHOUSE_KAFKA_PORT or 9092)")
 
     produce = commands.add_parser("produce", help="send generated viewing events to Kafka")
@@ -213,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--interactions", type=Path,
                        help="CSV/Parquet with user_id,item_id[,weight][,timestamp] instead of gold")
     train.add_argument("--output", type=Path, help="with --interactions: where the top-k go (.csv or .parquet)")
+    train.add_argument("--no-search", action="store_true",
+                       help="fit Spark's default ALS parameters only (1 fit instead of the 18-set search)")
 
     recommend = commands.add_parser("recommend", help="a user's recommendations from gold (no Spark)")
     recommend.add_argument("--user", required=True, help="user_id")
@@ -246,7 +249,8 @@ def _jars(settings: Settings, args: argparse.Namespace) -> None:
 def _kafka(settings: Settings, args: argparse.Namespace) -> None:
     from reelhouse.kafka_cluster import ClusterLayout, KafkaCluster, ensure_topic
 
-    layout = ClusterLayout(settings.kafka_dir, settings.kafka_host, settings.kafka_port, args.brokers)
+    layout = ClusterLayout(settings.kafka_dir, settings.kafka_host, settings.kafka_port,
+                           args.brokers or settings.kafka_brokers)
     cluster = KafkaCluster(layout, settings.jars_cache)
     if args.action == "start":
         for line in cluster.start():
@@ -449,6 +453,12 @@ def _counts(settings: Settings, args: argparse.Namespace) -> None:
         print(f"{table}: {count:,}")
 
 
+def _als_grid(args: argparse.Namespace) -> tuple:
+    from ml.recommender import DEFAULT_PARAMS, SEARCH_GRID
+
+    return (DEFAULT_PARAMS,) if args.no_search else SEARCH_GRID
+
+
 def _train(settings: Settings, args: argparse.Namespace) -> None:
     from ml.jobs import train
     from reelhouse.spark import build_spark
@@ -463,7 +473,8 @@ def _train(settings: Settings, args: argparse.Namespace) -> None:
             raise ReelhouseError("--interactions trains the recommender only; drop --only/--input-version")
         file_format(args.interactions)  # both names are checked before a JVM starts
         file_format(args.output)
-        result = train_file.run(build_spark(settings, "reelhouse-train-file"), args.interactions, args.output, args.k)
+        result = train_file.run(build_spark(settings, "reelhouse-train-file"), args.interactions, args.output, args.k,
+                                grid=_als_grid(args))
         for line in train.recommender_lines(result.report, result.final):
             print(line)
         print(f"top {args.k} per user written to {result.output}")
@@ -473,7 +484,7 @@ def _train(settings: Settings, args: argparse.Namespace) -> None:
     from ml.io import require_views
 
     require_views(settings)
-    options = train.TrainOptions(k=args.k, input_version=args.input_version,
+    options = train.TrainOptions(k=args.k, input_version=args.input_version, grid=_als_grid(args),
                                  models=(args.only,) if args.only else train.MODELS)
     result = train.run(build_spark(settings, "reelhouse-train"), settings, options)
     for line in train.summary(result):
@@ -532,6 +543,15 @@ COMMANDS = {
 }
 
 
+def _with_local_kafka_cluster(settings: Settings) -> Settings:
+    """Without REELHOUSE_KAFKA_BROKERS, commands bootstrap from every broker `kafka start` started."""
+    from reelhouse.kafka_cluster import recorded_brokers
+
+    if settings.kafka_bootstrap or "REELHOUSE_KAFKA_BROKERS" in os.environ:
+        return settings
+    return settings.with_overrides(kafka_brokers=recorded_brokers(settings.kafka_dir, settings.kafka_port))
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
@@ -541,6 +561,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.command == "kafka" and args.port:
             settings = settings.with_overrides(kafka_port=args.port)
+        settings = _with_local_kafka_cluster(settings)
         COMMANDS[args.command](settings, args)
     except ReelhouseError as error:
         sys.exit(f"reelhouse: error: {error}")

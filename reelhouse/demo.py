@@ -42,10 +42,10 @@ INCIDENT, INCIDENT_FROM = ("US", "akamai"), 60_000  # the last ten minutes
 
 def run_demo(settings: Settings, events: int) -> None:
     print(f"== lakehouse home: {settings.home}")
-    layout = ClusterLayout(settings.kafka_dir, settings.kafka_host, settings.kafka_port, 1)
+    layout = ClusterLayout(settings.kafka_dir, settings.kafka_host, settings.kafka_port, settings.kafka_brokers)
     for line in KafkaCluster(layout, settings.jars_cache).start():
         print(f"== kafka: {line}")
-    ensure_topic(settings.bootstrap_servers, settings.topic, settings.topic_partitions, 1)
+    ensure_topic(settings.bootstrap_servers, settings.topic, settings.topic_partitions, layout.replication_factor)
     metastore = Metastore(settings.metastore_dir, settings.metastore_host, settings.metastore_port,
                           settings.jars_cache)
     for line in metastore.start():

@@ -237,6 +237,16 @@ class KafkaCluster:
         return said or ["no broker running"]
 
 
+def recorded_brokers(kafka_dir: Path, port: int) -> int | None:
+    """How many brokers the local cluster under `kafka_dir` was started with (None: none there
+    or one on another port), so that later commands bootstrap from all of them."""
+    meta_file = kafka_dir / "cluster.json"
+    if not meta_file.exists():
+        return None
+    recorded = json.loads(meta_file.read_text())
+    return recorded["brokers"] if recorded["port"] == port else None
+
+
 def require_broker(bootstrap_servers: str) -> None:
     """Fail fast, with the command to run, when no broker listens at `bootstrap_servers`."""
     for server in bootstrap_servers.split(","):

@@ -18,6 +18,8 @@ ENVIRONMENT = {
     "home": "REELHOUSE_HOME",
     "kafka_host": "REELHOUSE_KAFKA_HOST",
     "kafka_port": "REELHOUSE_KAFKA_PORT",
+    "kafka_brokers": "REELHOUSE_KAFKA_BROKERS",
+    "kafka_bootstrap": "REELHOUSE_KAFKA_BOOTSTRAP",
     "topic": "REELHOUSE_TOPIC",
     "topic_partitions": "REELHOUSE_TOPIC_PARTITIONS",
     "spark_master": "REELHOUSE_SPARK_MASTER",
@@ -36,6 +38,10 @@ class Settings:
     """Lakehouse home: every Delta table lives at `<home>/<layer>/<table>`."""
     kafka_host: str = "127.0.0.1"
     kafka_port: int = 9092
+    kafka_brokers: int = 1
+    """Brokers of the local cluster (`reelhouse kafka start --brokers N`): ports `kafka_port` on."""
+    kafka_bootstrap: str = ""
+    """`host:port,...` of a Kafka cluster elsewhere; when set, host, port and brokers are not used."""
     topic: str = DEFAULT_TOPIC
     topic_partitions: int = 3
     spark_master: str = "local[*]"
@@ -68,7 +74,10 @@ class Settings:
 
     @property
     def bootstrap_servers(self) -> str:
-        return f"{self.kafka_host}:{self.kafka_port}"
+        """Every broker, so that a client starting while one of them is down still connects."""
+        if self.kafka_bootstrap:
+            return self.kafka_bootstrap
+        return ",".join(f"{self.kafka_host}:{self.kafka_port + i}" for i in range(self.kafka_brokers))
 
     def table_path(self, layer: str, table: str) -> Path:
         return self.home / layer / table

@@ -41,3 +41,14 @@ def test_a_malformed_number_is_refused():
 
     with pytest.raises(ValueError):
         Settings.from_env({"REELHOUSE_KAFKA_PORT": "ninety"})
+
+
+def test_every_broker_of_a_local_cluster_is_a_bootstrap_server():
+    settings = Settings.from_env({"REELHOUSE_KAFKA_PORT": "9192", "REELHOUSE_KAFKA_BROKERS": "3"})
+    assert settings.bootstrap_servers == "127.0.0.1:9192,127.0.0.1:9193,127.0.0.1:9194"
+
+
+def test_an_explicit_bootstrap_list_wins_over_host_and_port():
+    settings = Settings.from_env({"REELHOUSE_KAFKA_BOOTSTRAP": "kafka-1:9092,kafka-2:9092",
+                                  "REELHOUSE_KAFKA_PORT": "1"})
+    assert settings.bootstrap_servers == "kafka-1:9092,kafka-2:9092"
