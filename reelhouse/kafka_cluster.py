@@ -120,12 +120,13 @@ def _pid_alive(pid_file: Path) -> int | None:
     return processes.pid_alive(pid_file, b"kafka.Kafka")
 
 
-def free_broker_port(first: int, host: str = "127.0.0.1", span: int = 500) -> int:
-    """A port from `first` on whose broker port and controller port (+100) are both free."""
+def free_broker_port(first: int, host: str = "127.0.0.1", span: int = 500, brokers: int = 1) -> int:
+    """A port from `first` on where `brokers` brokers find their ports and controller ports (+100) free."""
     for port in range(first, first + span):
-        if processes.port_free(host, port) and processes.port_free(host, port + CONTROLLER_PORT_OFFSET):
+        wanted = [p + offset for p in range(port, port + brokers) for offset in (0, CONTROLLER_PORT_OFFSET)]
+        if all(processes.port_free(host, p) for p in wanted):
             return port
-    raise ReelhouseError(f"no free pair of ports for a Kafka broker from {first} to {first + span}")
+    raise ReelhouseError(f"no free ports for {brokers} Kafka broker(s) from {first} to {first + span}")
 
 
 def _java_command(classpath_dir: Path, log_config: Path, heap_mb: int) -> list[str]:

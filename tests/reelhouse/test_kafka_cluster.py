@@ -68,3 +68,95 @@ def test_cluster_ids_never_start_like_an_option():
     ids = [_cluster_id() for _ in range(2_000)]  # about 31 would start with "-" by chance
     assert not [i for i in ids if i.startswith("-")]
     assert len(set(ids)) == len(ids) and {len(i) for i in ids} == {22}
+
+
+def test_free_ports_for_three_brokers_skip_a_range_with_one_taken():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        third_broker_port = taken.getsockname()[1]
+        first = third_broker_port - 2
+        assert free_broker_port(first, span=4, brokers=3) == third_broker_port + 1
+
+
+@pytest.mark.integration
+def test_three_brokers_replicate_the_topic_and_ingestion_survives_losing_one(spark, tmp_path, reelhouse_cli,
+                                                                              reelhouse_env):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from kafka import KafkaAdminClient
+
+    from ingestion.generator import GeneratorOptions
+    from ingestion.jobs.stream import BRONZE, QUARANTINE
+    from ingestion.producer import produce
+    from reelhouse.settings import Settings
+
+    port = free_broker_port(31092, brokers=3)
+    settings = Settings.from_env({"REELHOUSE_HOME": str(tmp_path)}).with_overrides(
+        kafka_port=port, kafka_brokers=3, spark_master="local[2]", shuffle_partitions=2)
+    started = reelhouse_cli(settings, "kafka", "start", "--brokers", "3", timeout=180)
+    assert started.returncode == 0, started.stderr
+    cluster = KafkaCluster(ClusterLayout(settings.kafka_dir, settings.kafka_host, port, 3), settings.jars_cache)
+    stream = None
+    try:
+        assert len(cluster.running_nodes()) == 3
+        admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+        [topic] = admin.describe_topics([settings.topic])
+        admin.close()
+        assert {len(p["replica_nodes"]) for p in topic["partitions"]} == {3}, topic
+
+        before = produce(GeneratorOptions(events=5_000, seed=20, bad_ratio=0.01), settings.bootstrap_servers,
+                         settings.topic)
+        stream_log = tmp_path / "stream.log"
+        with stream_log.open("w") as log:  # a file, not a pipe: a full pipe would block the stream
+            stream = subprocess.Popen(
+                [sys.executable, "-m", "reelhouse.cli", "stream", "--trigger-seconds", "1"],
+                env=reelhouse_env(settings), start_new_session=True, stdout=log, stderr=subprocess.STDOUT,
+            )
+        delta_log = settings.table_path(*BRONZE) / "_delta_log"
+        deadline = time.monotonic() + 240
+        while len(list(delta_log.glob("*.json"))) < 2:  # created, then a first batch: the stream is under way
+            assert stream.poll() is None, stream_log.read_text()[-2000:]
+            assert time.monotonic() < deadline, "no batch committed in time"
+            time.sleep(0.2)
+
+        during = {}
+        producer = threading.Thread(target=lambda: during.update(report=produce(
+            GeneratorOptions(events=20_000, seed=21, bad_ratio=0.01), settings.bootstrap_servers, settings.topic,
+            rate=1_000)))
+        producer.start()
+        time.sleep(4)
+        # the first broker: the first bootstrap server and a leader of some partitions
+        os.kill(cluster.running_nodes()[1], signal.SIGKILL)
+        assert producer.is_alive(), "the broker should go down while events are still being sent"
+        producer.join(timeout=180)
+        assert "report" in during, "the producer failed"
+        total = before.sent + during["report"].sent
+
+        def landed() -> list[tuple[int, int]]:
+            rows = []
+            for table in (BRONZE, QUARANTINE):
+                frame = spark.read.format("delta").load(str(settings.table_path(*table)))
+                rows += [(r.kafka_partition, r.kafka_offset) for r in frame.select("kafka_partition",
+                                                                                  "kafka_offset").collect()]
+            return rows
+
+        deadline = time.monotonic() + 240
+        while len(rows := landed()) < total:
+            assert stream.poll() is None, stream_log.read_text()[-2000:]
+            assert time.monotonic() < deadline, f"only {len(rows)} of {total} landed"
+            time.sleep(1)
+        assert stream.poll() is None, "the stream should still be running"
+        assert len(cluster.running_nodes()) == 2
+        assert len(rows) == len(set(rows)) == total == 25_000
+        ends = end_offsets(settings.bootstrap_servers, settings.topic)
+        assert sorted(rows) == sorted((p, o) for p, end in ends.items() for o in range(end))
+    finally:
+        if stream is not None:
+            os.killpg(stream.pid, signal.SIGTERM)
+            stream.wait(timeout=60)
+        cluster.stop()
