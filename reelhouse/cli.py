@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -99,6 +100,12 @@ def _sizes(text: str) -> list[int]:
     return [_positive_int(part.strip()) for part in text.split(",")]
 
 
+def _memory(text: str) -> str:
+    if not re.fullmatch(r"[1-9][0-9]*[mMgG]", text):
+        raise argparse.ArgumentTypeError(f"expected an amount like 512m or 4g, got {text!r}")
+    return text.lower()
+
+
 def _port(text: str) -> int:
     value = _positive_int(text)
     if value > 65535:
@@ -117,6 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
     kafka.add_argument("--brokers", type=_positive_int,
                        help="KRaft nodes (default: as the cluster was started, else $REELHOUSE_KAFKA_BROKERS or 1)")
     kafka.add_argument("--port", type=_port, help="first broker port (default $REELHOUSE_KAFKA_PORT or 9092)")
+
+    cluster = commands.add_parser("cluster", help="start, stop or inspect a local Spark standalone cluster")
+    cluster.add_argument("action", choices=("start", "stop", "status"))
+    cluster.add_argument("--workers", type=_positive_int, default=1, help="worker daemons (default 1)")
+    cluster.add_argument("--cores", type=_positive_int, default=2, help="cores each worker offers (default 2)")
+    cluster.add_argument("--memory", type=_memory, default="4g", help="memory each worker offers (default 4g)")
+    cluster.add_argument("--host", default="127.0.0.1", help="interface of the master and workers")
+    cluster.add_argument("--port", type=_port, default=7077, help="master port (default 7077)")
+    cluster.add_argument("--web-port", type=_port, default=8080, help="master web UI port (default 8080)")
 
     produce = commands.add_parser("produce", help="send generated viewing events to Kafka")
     produce.add_argument("--events", type=_positive_int, default=10_000)
@@ -269,6 +285,32 @@ def _kafka(settings: Settings, args: argparse.Namespace) -> None:
         for node_id, pid in sorted(running.items()):
             print(f"broker {node_id} running (pid {pid})")
         print(f"bootstrap {layout.bootstrap_servers}")
+
+
+def _cluster(settings: Settings, args: argparse.Namespace) -> None:
+    from reelhouse.spark_cluster import StandaloneCluster, StandaloneLayout
+
+    directory = settings.home / "_spark"
+    asked = StandaloneLayout(directory, host=args.host, port=args.port, web_port=args.web_port,
+                             workers=args.workers, cores_per_worker=args.cores, memory_per_worker=args.memory)
+    # stop and status find the cluster where it was started
+    cluster = StandaloneCluster(asked if args.action == "start" else StandaloneLayout.recorded(directory) or asked)
+    if args.action == "start":
+        for line in cluster.start():
+            print(line)
+        print(f"run jobs on it with REELHOUSE_SPARK_MASTER={cluster.layout.master_url}")
+    elif args.action == "stop":
+        for line in cluster.stop():
+            print(line)
+    else:
+        status = cluster.status()
+        if status is None:
+            print("spark cluster: not running")
+            sys.exit(3)
+        print(f"master {status['url']}: {status['aliveworkers']} worker(s), {status['coresused']}/{status['cores']} "
+              f"cores and {status['memoryused']}/{status['memory']} MB in use")
+        for app in status["activeapps"]:
+            print(f"running: {app['name']} ({app['cores']} cores)")
 
 
 def _produce(settings: Settings, args: argparse.Namespace) -> None:
@@ -536,7 +578,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> None:
 
 
 COMMANDS = {
-    "jars": _jars, "kafka": _kafka, "produce": _produce, "stream": _stream, "monitor": _monitor,
+    "jars": _jars, "kafka": _kafka, "cluster": _cluster, "produce": _produce, "stream": _stream, "monitor": _monitor,
     "serve": _serve, "dashboard": _dashboard, "counts": _counts,
     "load-generated": _load_generated, "metastore": _metastore, "dbt": _dbt, "sql": _sql,
     "catalog": _catalog, "train": _train, "recommend": _recommend, "bench": _bench, "demo": _demo,

@@ -55,6 +55,17 @@ class StandaloneLayout:
     cores_per_worker: int = 2
     memory_per_worker: str = "4g"
 
+    @classmethod
+    def recorded(cls, directory: Path) -> StandaloneLayout | None:
+        """The layout the cluster under `directory` was last started with."""
+        record = directory / "cluster.json"
+        return cls(directory, **json.loads(record.read_text())) if record.exists() else None
+
+    def record(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fields = ("host", "port", "web_port", "workers", "cores_per_worker", "memory_per_worker")
+        (self.directory / "cluster.json").write_text(json.dumps({f: getattr(self, f) for f in fields}))
+
     @property
     def master_url(self) -> str:
         return f"spark://{self.host}:{self.port}"
@@ -113,8 +124,11 @@ class StandaloneCluster:
         """Start the master and every worker not yet running; wait until all workers are registered."""
         layout = self.layout
         if _alive(layout.master) is None:
-            processes.require_free_port(layout.host, layout.port)
-            processes.require_free_port(layout.host, layout.web_port)
+            # a listener, not a bind test: the daemons reuse ports still in TIME_WAIT from a last run
+            for port in (layout.port, layout.web_port):
+                if processes.port_open(layout.host, port):
+                    raise ReelhouseError(f"port {port} on {layout.host} is busy; pick another with --port/--web-port")
+        layout.record()
         said = [self._start_daemon(layout.master)]
         self._wait(lambda status: True, timeout, "the master")
         said += [self._start_daemon(worker) for worker in layout.worker_daemons]
@@ -131,9 +145,14 @@ class StandaloneCluster:
         except OSError:
             return None
 
+    def _known_daemons(self) -> list[Daemon]:
+        """The master and every worker ever started here, however many this layout asks for."""
+        started = sorted(self.layout.directory.glob("worker-*"), key=lambda d: int(d.name.split("-")[1]))
+        workers = [Daemon(f"worker {d.name.split('-')[1]}", d, WORKER_CLASS, ()) for d in started]
+        return [self.layout.master, *workers]
+
     def running(self) -> dict[str, int]:
-        daemons = [self.layout.master, *self.layout.worker_daemons]
-        return {d.name: pid for d in daemons if (pid := _alive(d))}
+        return {d.name: pid for d in self._known_daemons() if (pid := _alive(d))}
 
     def _wait(self, ready, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
@@ -149,7 +168,7 @@ class StandaloneCluster:
     def stop(self, timeout: float = 30.0) -> list[str]:
         said = []
         # workers first, so the master does not log them as lost
-        for daemon in [*self.layout.worker_daemons, self.layout.master]:
+        for daemon in reversed(self._known_daemons()):
             if pid := _alive(daemon):
                 how = f"killed after {timeout:.0f}s" if processes.terminate(pid, timeout) else "stopped"
                 said.append(f"{daemon.name} {how} (pid {pid})")

@@ -22,6 +22,8 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         (["kafka", "start", "--port", "70000"], "expected a port number up to 65535"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["metastore", "begin"], "invalid choice: 'begin'"),
+        (["cluster", "start", "--memory", "lots"], "expected an amount like 512m or 4g, got 'lots'"),
+        (["cluster", "start", "--workers", "0"], "expected a number above 0"),
         (["bench", "dbt", "--sizes", "1000,none"], "expected a whole number, got 'none'"),
         (["load-generated", "--events", "-3"], "expected a number above 0"),
         (["train", "-k", "0"], "expected a number above 0"),
