@@ -240,12 +240,17 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--genre", help="a new user's preferred genre, e.g. Drama")
 
     bench = commands.add_parser("bench", help="measure a layer and write JSON")
-    bench.add_argument("layer", choices=("ingest", "dbt", "ml", "monitor", "dashboard"))
+    bench.add_argument("layer", choices=("ingest", "dbt", "ml", "monitor", "dashboard", "scale"))
     bench.add_argument("--interactions", type=Path, help="ml: also an interactions file (e.g. MovieLens 100k)")
     bench.add_argument("--output", type=Path, help="JSON file (default bench/<layer>.json)")
-    bench.add_argument("--events", type=_positive_int, default=600_000, help="ingest: events for the throughput run")
+    bench.add_argument("--events", type=_positive_int, default=600_000,
+                       help="ingest, scale: events for the throughput run")
     bench.add_argument("--sizes", type=_sizes, default=[1_000_000, 10_000_000],
                        help="dbt: comma-separated bronze sizes (default 1000000,10000000)")
+    bench.add_argument("--executors", type=_sizes, default=[1, 2, 4],
+                       help="scale: comma-separated executor cores to run with (default 1,2,4)")
+    bench.add_argument("--dbt-events", type=_positive_int, default=1_000_000,
+                       help="scale: bronze events dbt builds from (default 1000000)")
 
     demo = commands.add_parser("demo", help="run the pipeline end to end on the embedded default")
     demo.add_argument("--events", type=_positive_int, default=200_000)
@@ -557,6 +562,11 @@ def _bench(settings: Settings, args: argparse.Namespace) -> None:
         from reelhouse.bench_ml import bench_ml
 
         result = bench_ml(settings, interactions=args.interactions)
+    elif args.layer == "scale":
+        from reelhouse.bench_scale import bench_scale
+
+        result = bench_scale(settings, executors=args.executors, ingest_events=args.events,
+                             dbt_events=args.dbt_events)
     elif args.layer == "dbt":
         from reelhouse.bench_dbt import bench_dbt
 
