@@ -273,23 +273,31 @@ def _kafka(settings: Settings, args: argparse.Namespace) -> None:
     layout = ClusterLayout(settings.kafka_dir, settings.kafka_host, settings.kafka_port,
                            args.brokers or settings.kafka_brokers)
     cluster = KafkaCluster(layout, settings.jars_cache)
-    if args.action == "start":
-        for line in cluster.start():
-            print(line)
+
+    def start() -> list[str]:
+        said = cluster.start()
         created = ensure_topic(layout.bootstrap_servers, settings.topic, settings.topic_partitions,
                                layout.replication_factor)
-        print(f"topic {settings.topic} {'created' if created else 'exists'}; bootstrap {layout.bootstrap_servers}")
-    elif args.action == "stop":
-        for line in cluster.stop():
-            print(line)
-    else:
+        return [*said, f"topic {settings.topic} {'created' if created else 'exists'}; "
+                       f"bootstrap {layout.bootstrap_servers}"]
+
+    def status() -> list[str] | None:
         running = cluster.running_nodes()
-        if not running:
-            print("kafka: not running")
-            sys.exit(3)
-        for node_id, pid in sorted(running.items()):
-            print(f"broker {node_id} running (pid {pid})")
-        print(f"bootstrap {layout.bootstrap_servers}")
+        return [*(f"broker {node_id} running (pid {pid})" for node_id, pid in sorted(running.items())),
+                f"bootstrap {layout.bootstrap_servers}"] if running else None
+
+    _service_action(args.action, "kafka", start, cluster.stop, status)
+
+
+def _service_action(action: str, name: str, start: Callable[[], list[str]], stop: Callable[[], list[str]],
+                    status: Callable[[], list[str] | None]) -> None:
+    """start, stop or status of a background service; status exits 3 when it is not running."""
+    lines = {"start": start, "stop": stop, "status": status}[action]()
+    if lines is None:
+        print(f"{name}: not running")
+        sys.exit(3)
+    for line in lines:
+        print(line)
 
 
 def _cluster(settings: Settings, args: argparse.Namespace) -> None:
@@ -300,22 +308,18 @@ def _cluster(settings: Settings, args: argparse.Namespace) -> None:
                              workers=args.workers, cores_per_worker=args.cores, memory_per_worker=args.memory)
     # stop and status find the cluster where it was started
     cluster = StandaloneCluster(asked if args.action == "start" else StandaloneLayout.recorded(directory) or asked)
-    if args.action == "start":
-        for line in cluster.start():
-            print(line)
-        print(f"run jobs on it with REELHOUSE_SPARK_MASTER={cluster.layout.master_url}")
-    elif args.action == "stop":
-        for line in cluster.stop():
-            print(line)
-    else:
-        status = cluster.status()
-        if status is None:
-            print("spark cluster: not running")
-            sys.exit(3)
-        print(f"master {status['url']}: {status['aliveworkers']} worker(s), {status['coresused']}/{status['cores']} "
-              f"cores and {status['memoryused']}/{status['memory']} MB in use")
-        for app in status["activeapps"]:
-            print(f"running: {app['name']} ({app['cores']} cores)")
+
+    def start() -> list[str]:
+        return [*cluster.start(), f"run jobs on it with REELHOUSE_SPARK_MASTER={cluster.layout.master_url}"]
+
+    def status() -> list[str] | None:
+        if (state := cluster.status()) is None:
+            return None
+        return [f"master {state['url']}: {state['aliveworkers']} worker(s), {state['coresused']}/{state['cores']} "
+                f"cores and {state['memoryused']}/{state['memory']} MB in use",
+                *(f"running: {app['name']} ({app['cores']} cores)" for app in state["activeapps"])]
+
+    _service_action(args.action, "spark cluster", start, cluster.stop, status)
 
 
 def _produce(settings: Settings, args: argparse.Namespace) -> None:
@@ -424,19 +428,13 @@ def _metastore(settings: Settings, args: argparse.Namespace) -> None:
 
     metastore = Metastore(settings.metastore_dir, settings.metastore_host,
                           args.port or settings.metastore_port, settings.jars_cache)
-    if args.action == "start":
-        for line in metastore.start():
-            print(line)
-        print(f"jdbc {metastore.jdbc_url}")
-    elif args.action == "stop":
-        for line in metastore.stop():
-            print(line)
-    else:
+
+    def status() -> list[str] | None:
         pid = metastore.running_pid()
-        if pid is None:
-            print("metastore: not running")
-            sys.exit(3)
-        print(f"metastore running (pid {pid}); jdbc {metastore.jdbc_url}")
+        return None if pid is None else [f"metastore running (pid {pid}); jdbc {metastore.jdbc_url}"]
+
+    _service_action(args.action, "metastore", lambda: [*metastore.start(), f"jdbc {metastore.jdbc_url}"],
+                    metastore.stop, status)
 
 
 def _dbt(settings: Settings, args: argparse.Namespace) -> None:
