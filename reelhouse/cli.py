@@ -100,6 +100,15 @@ def _sizes(text: str) -> list[int]:
     return [_positive_int(part.strip()) for part in text.split(",")]
 
 
+def _layers(text: str) -> list[str]:
+    from reelhouse.maintenance import LAYERS
+
+    layers = [part.strip() for part in text.split(",") if part.strip()]
+    if not layers or any(layer not in LAYERS for layer in layers):
+        raise argparse.ArgumentTypeError(f"expected layers from {','.join(LAYERS)}, got {text!r}")
+    return layers
+
+
 def _memory(text: str) -> str:
     if not re.fullmatch(r"[1-9][0-9]*[mMgG]", text):
         raise argparse.ArgumentTypeError(f"expected an amount like 512m or 4g, got {text!r}")
@@ -232,6 +241,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--output", type=Path, help="with --interactions: where the top-k go (.csv or .parquet)")
     train.add_argument("--no-search", action="store_true",
                        help="fit Spark's default ALS parameters only (1 fit instead of the 18-set search)")
+
+    maintain = commands.add_parser(
+        "maintain", help="compact (OPTIMIZE, Z-order) and VACUUM the Delta tables, with a before/after report")
+    maintain.add_argument("--layers", type=_layers, default=["bronze", "gold"],
+                          help="comma-separated layers (default bronze,gold; also silver, ops)")
+    maintain.add_argument("--retention-hours", type=_non_negative_float,
+                          help="VACUUM files removed longer ago than this (default: each table's own, 168 h)")
+    maintain.add_argument("--force-retention", action="store_true",
+                          help="allow a retention below 168 h (breaks time travel and lagging readers)")
+    maintain.add_argument("--dry-run", action="store_true", help="change nothing: show the plan and what VACUUM "
+                                                                 "would delete")
+    maintain.add_argument("--no-optimize", action="store_true", help="VACUUM only")
+    maintain.add_argument("--no-vacuum", action="store_true", help="OPTIMIZE only")
+    maintain.add_argument("--json", action="store_true", help="the report as JSON")
 
     recommend = commands.add_parser("recommend", help="a user's recommendations from gold (no Spark)")
     recommend.add_argument("--user", required=True, help="user_id")
@@ -536,6 +559,18 @@ def _train(settings: Settings, args: argparse.Namespace) -> None:
         print(line)
 
 
+def _maintain(settings: Settings, args: argparse.Namespace) -> None:
+    from reelhouse import maintenance
+
+    report = maintenance.run(settings, layers=tuple(args.layers), retention_hours=args.retention_hours,
+                             force_retention=args.force_retention, dry_run=args.dry_run,
+                             optimize=not args.no_optimize, vacuum=not args.no_vacuum)
+    print(maintenance.report_json(report) if args.json else maintenance.format_report(report))
+    if report.conflicts:
+        sys.exit(f"reelhouse: error: another writer committed first on {', '.join(report.conflicts)}; "
+                 "run `reelhouse maintain` again when it is done")
+
+
 def _recommend(settings: Settings, args: argparse.Namespace) -> None:
     from ml.serving import recommend
 
@@ -589,7 +624,8 @@ COMMANDS = {
     "jars": _jars, "kafka": _kafka, "cluster": _cluster, "produce": _produce, "stream": _stream, "monitor": _monitor,
     "serve": _serve, "dashboard": _dashboard, "counts": _counts,
     "load-generated": _load_generated, "metastore": _metastore, "dbt": _dbt, "sql": _sql,
-    "catalog": _catalog, "train": _train, "recommend": _recommend, "bench": _bench, "demo": _demo,
+    "catalog": _catalog, "train": _train, "maintain": _maintain, "recommend": _recommend, "bench": _bench,
+    "demo": _demo,
 }
 
 

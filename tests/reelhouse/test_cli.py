@@ -24,6 +24,8 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         (["metastore", "begin"], "invalid choice: 'begin'"),
         (["cluster", "start", "--memory", "lots"], "expected an amount like 512m or 4g, got 'lots'"),
         (["cluster", "start", "--workers", "0"], "expected a number above 0"),
+        (["maintain", "--layers", "bronze,platinum"], "expected layers from bronze,silver,gold,ops"),
+        (["maintain", "--retention-hours", "-1"], "argument --retention-hours"),
         (["bench", "dbt", "--sizes", "1000,none"], "expected a whole number, got 'none'"),
         (["load-generated", "--events", "-3"], "expected a number above 0"),
         (["train", "-k", "0"], "expected a number above 0"),
