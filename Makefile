@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install jars browser demo test test-unit lint bench bench-dbt bench-ml movielens clean kafka-stop stop
+.PHONY: install jars browser compose demo test test-unit lint bench bench-dbt bench-ml movielens clean kafka-stop stop
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
