@@ -103,8 +103,8 @@ def _wait_ready(settings: Settings, process: subprocess.Popen, host: str, port: 
     deadline = time.monotonic() + timeout
     while not _healthy(host, port):
         if process.poll() is not None:
-            tail = log_file(settings).read_text(errors="replace").strip().splitlines()[-3:]
-            raise ReelhouseError(f"the dashboard exited during start-up: {' / '.join(tail) or 'no output'}")
+            tail = processes.log_tail(log_file(settings))
+            raise ReelhouseError(f"the dashboard exited during start-up: {tail or 'no output'}")
         if time.monotonic() > deadline:
             raise ReelhouseError(f"the dashboard did not answer on {url(host, port)} in {timeout:.0f}s; "
                                  f"see {log_file(settings)}")

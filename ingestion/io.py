@@ -114,10 +114,14 @@ def committed_batch(spark: SparkSession, path: Path, app_id: str) -> int:
 
     Reads Delta's own snapshot (the state its idempotent-write check uses, cached for it).
     """
-    jvm = spark.sparkContext._jvm
-    snapshot = jvm.org.apache.spark.sql.delta.DeltaLog.forTableWithSnapshot(spark._jsparkSession, str(path))._2()
-    version = snapshot.transactions().get(app_id)
+    version = delta_snapshot(spark, path).transactions().get(app_id)
     return version.get() if version.isDefined() else -1
+
+
+def delta_snapshot(spark: SparkSession, path: Path):
+    """Delta's own (JVM) snapshot of the table at `path`, cached by Delta between calls."""
+    jvm = spark.sparkContext._jvm
+    return jvm.org.apache.spark.sql.delta.DeltaLog.forTableWithSnapshot(spark._jsparkSession, str(path))._2()
 
 
 def writer_app_id(checkpoint: Path) -> str:

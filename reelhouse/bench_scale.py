@@ -43,8 +43,7 @@ def _job(settings: Settings, *arguments: str, log: Path) -> float:
                                   env={**os.environ, **settings.environment()}, stdout=output,
                                   stderr=subprocess.STDOUT, check=False)
     if finished.returncode != 0:
-        tail = log.read_text(errors="replace").strip().splitlines()[-3:]
-        raise ReelhouseError(f"`reelhouse {' '.join(arguments)}` failed in the benchmark: {' / '.join(tail)}")
+        raise ReelhouseError(f"`reelhouse {' '.join(arguments)}` failed in the benchmark: {processes.log_tail(log)}")
     return time.perf_counter() - started
 
 
@@ -88,8 +87,8 @@ def _ingest_runs(settings: Settings, root: Path, executors: list[int], events: i
             if not storage:
                 bronze = run.table_path(*BRONZE)
                 rows = DeltaTable(str(bronze)).to_pyarrow_dataset().count_rows()
-                storage = {"bronze_rows": rows, "bronze_bytes": _table_bytes(bronze),
-                           "bronze_bytes_per_event": round(_table_bytes(bronze) / rows, 1)}
+                size = _table_bytes(bronze)
+                storage = {"bronze_rows": rows, "bronze_bytes": size, "bronze_bytes_per_event": round(size / rows, 1)}
     finally:
         cluster.stop()
     return runs, storage

@@ -145,14 +145,13 @@ class KafkaCluster:
         return {n.node_id: pid for n in self.layout.nodes if (pid := _pid_alive(n.pid_file))}
 
     def _check_layout(self) -> None:
-        if self.meta_file.exists():
-            recorded = json.loads(self.meta_file.read_text())
-            if recorded["brokers"] != self.layout.brokers or recorded["port"] != self.layout.port:
-                raise ReelhouseError(
-                    f"the Kafka data under {self.layout.kafka_dir} belongs to a cluster of "
-                    f"{recorded['brokers']} broker(s) on port {recorded['port']}; stop it and remove "
-                    "that folder to start a different one"
-                )
+        recorded = _recorded(self.layout.kafka_dir)
+        if recorded and (recorded["brokers"] != self.layout.brokers or recorded["port"] != self.layout.port):
+            raise ReelhouseError(
+                f"the Kafka data under {self.layout.kafka_dir} belongs to a cluster of "
+                f"{recorded['brokers']} broker(s) on port {recorded['port']}; stop it and remove "
+                "that folder to start a different one"
+            )
 
     def start(self, timeout: float = 90.0) -> list[str]:
         """Start every node not yet running; returns what it did, one line each."""
@@ -167,7 +166,7 @@ class KafkaCluster:
             self.meta_file.write_text(json.dumps(
                 {"cluster_id": _cluster_id(), "brokers": self.layout.brokers, "port": self.layout.port}
             ))
-        cluster_id = json.loads(self.meta_file.read_text())["cluster_id"]
+        cluster_id = _recorded(self.layout.kafka_dir)["cluster_id"]
         base = _java_command(classpath_dir, log_config, self.heap_mb)
         running = self.running_nodes()
         said = []
@@ -176,8 +175,7 @@ class KafkaCluster:
                 said.append(f"broker {node.node_id} already running (pid {running[node.node_id]})")
                 continue
             for port in (node.port, node.controller_port):
-                if processes.port_open(node.host, port):
-                    raise ReelhouseError(f"port {port} on {node.host} is taken by another process")
+                processes.require_free_port(node.host, port)
             node.directory.mkdir(parents=True, exist_ok=True)
             node.config_file.write_text(server_properties(self.layout, node))
             if not (node.directory / "data" / "meta.properties").exists():
@@ -204,8 +202,8 @@ class KafkaCluster:
         for node in self.layout.nodes:
             while not processes.port_open(node.host, node.port):
                 if _pid_alive(node.pid_file) is None:
-                    tail = node.log_file.read_text(errors="replace").strip().splitlines()[-3:]
-                    raise ReelhouseError(f"broker {node.node_id} exited during start-up: {' / '.join(tail)}")
+                    raise ReelhouseError(f"broker {node.node_id} exited during start-up: "
+                                         f"{processes.log_tail(node.log_file)}")
                 if time.monotonic() > deadline:
                     raise ReelhouseError(f"broker {node.node_id} did not open port {node.port} in {timeout:.0f}s")
                 time.sleep(0.2)
@@ -241,11 +239,14 @@ class KafkaCluster:
 def recorded_brokers(kafka_dir: Path, port: int) -> int | None:
     """How many brokers the local cluster under `kafka_dir` was started with (None: none there
     or one on another port), so that later commands bootstrap from all of them."""
+    recorded = _recorded(kafka_dir)
+    return recorded["brokers"] if recorded and recorded["port"] == port else None
+
+
+def _recorded(kafka_dir: Path) -> dict | None:
+    """What `start` wrote in `cluster.json` (cluster id, brokers, first port), None before any start."""
     meta_file = kafka_dir / "cluster.json"
-    if not meta_file.exists():
-        return None
-    recorded = json.loads(meta_file.read_text())
-    return recorded["brokers"] if recorded["port"] == port else None
+    return json.loads(meta_file.read_text()) if meta_file.exists() else None
 
 
 def require_broker(bootstrap_servers: str) -> None:

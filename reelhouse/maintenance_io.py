@@ -20,6 +20,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ingestion.io import delta_snapshot
 from reelhouse.maintenance_plan import TableState
 
 # a commit that lost to a concurrent one (e.g. a dbt build rewriting the partitions OPTIMIZE read)
@@ -71,9 +72,7 @@ def partition_file_counts(spark: SparkSession, path: Path,
     """(partition values, data files) of every partition, from the table's log (no data read)."""
     if not partition_columns:
         return []
-    jvm = spark.sparkContext._jvm
-    snapshot = jvm.org.apache.spark.sql.delta.DeltaLog.forTableWithSnapshot(spark._jsparkSession, str(path))._2()
-    files = DataFrame(snapshot.allFiles().toDF(), spark)
+    files = DataFrame(delta_snapshot(spark, path).allFiles().toDF(), spark)
     counts = files.groupBy(*[F.col("partitionValues")[c].alias(c) for c in partition_columns]).count().collect()
     return [({c: row[c] for c in partition_columns}, row["count"]) for row in counts]
 

@@ -62,8 +62,7 @@ class Metastore:
         if pid:
             said.append(f"metastore already running (pid {pid})")
         else:
-            if processes.port_open(self.host, self.port):
-                raise ReelhouseError(f"port {self.port} on {self.host} is taken by another process")
+            processes.require_free_port(self.host, self.port)
             self.directory.mkdir(parents=True, exist_ok=True)
             command = processes.java_command(
                 self._classpath(), self.heap_mb, f"-Dderby.system.home={self.directory}",
@@ -87,8 +86,7 @@ class Metastore:
         deadline = time.monotonic() + timeout
         while not processes.port_open(self.host, self.port):
             if self.running_pid() is None:
-                tail = self.log_file.read_text(errors="replace").strip().splitlines()[-3:]
-                raise ReelhouseError(f"the metastore exited during start-up: {' / '.join(tail)}")
+                raise ReelhouseError(f"the metastore exited during start-up: {processes.log_tail(self.log_file)}")
             if time.monotonic() > deadline:
                 raise ReelhouseError(f"the metastore did not open port {self.port} in {timeout:.0f}s")
             time.sleep(0.2)

@@ -35,7 +35,10 @@ def port_open(host: str, port: int) -> bool:
 
 
 def port_free(host: str, port: int) -> bool:
+    """True when a server could listen on `port`: nothing is bound to it. Bound as the servers
+    we start bind (SO_REUSEADDR), so a connection of a last run still in TIME_WAIT is no obstacle."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -43,9 +46,14 @@ def port_free(host: str, port: int) -> bool:
         return True
 
 
-def require_free_port(host: str, port: int) -> None:
+def require_free_port(host: str, port: int, option: str = "--port") -> None:
     if not port_free(host, port):
-        raise ReelhouseError(f"port {port} on {host} is busy; pick another with --port")
+        raise ReelhouseError(f"port {port} on {host} is busy; pick another with {option}")
+
+
+def log_tail(path: Path, lines: int = 3) -> str:
+    """The last lines of a service's log, on one line: what an error message quotes."""
+    return " / ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
 
 
 def free_port(first: int, host: str = "127.0.0.1", span: int = 500) -> int:

@@ -124,10 +124,8 @@ class StandaloneCluster:
         """Start the master and every worker not yet running; wait until all workers are registered."""
         layout = self.layout
         if _alive(layout.master) is None:
-            # a listener, not a bind test: the daemons reuse ports still in TIME_WAIT from a last run
-            for port in (layout.port, layout.web_port):
-                if processes.port_open(layout.host, port):
-                    raise ReelhouseError(f"port {port} on {layout.host} is busy; pick another with --port/--web-port")
+            processes.require_free_port(layout.host, layout.port)
+            processes.require_free_port(layout.host, layout.web_port, "--web-port")
         layout.record()
         said = [self._start_daemon(layout.master)]
         self._wait(lambda status: True, timeout, "the master")
@@ -158,8 +156,7 @@ class StandaloneCluster:
         deadline = time.monotonic() + timeout
         while (status := self.status()) is None or not ready(status):
             if _alive(self.layout.master) is None:
-                tail = self.layout.master.log_file.read_text(errors="replace").strip().splitlines()[-3:]
-                raise ReelhouseError(f"the Spark master exited: {' / '.join(tail)}")
+                raise ReelhouseError(f"the Spark master exited: {processes.log_tail(self.layout.master.log_file)}")
             if time.monotonic() > deadline:
                 raise ReelhouseError(f"timed out after {timeout:.0f}s waiting for {what}; "
                                      f"see {self.layout.directory}/*/daemon.log")
