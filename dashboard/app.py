@@ -5,7 +5,7 @@ writes nothing. Each page refreshes itself in a fragment every `--refresh-second
 or every minute (the others); query results are cached per Delta table version, so a refresh
 re-reads a table only when it has a new version.
 
-Run it with `reelhouse dashboard` (or `python -m dashboard.launch` in the foreground); the
+Run it with `reelhouse dashboard` (in the foreground; `reelhouse dashboard start` in the background); the
 lakehouse is REELHOUSE_HOME, read once through `Settings.from_env()`. Directly:
     streamlit run dashboard/app.py -- --refresh-seconds 10
 """
@@ -23,9 +23,9 @@ import plotly.express as px
 import streamlit as st
 
 from dashboard import queries
+from foundation.errors import ReelhouseError
+from foundation.settings import Settings
 from ml.serving import recommend
-from reelhouse.errors import ReelhouseError
-from reelhouse.settings import Settings
 
 CACHE_TTL_SECONDS = 600  # results are keyed on table versions; the TTL only bounds memory
 SLOW_REFRESH_SECONDS = 60.0

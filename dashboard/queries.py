@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TypeVar
 
 import pandas as pd
-import pyarrow as pa
-from deltalake import DeltaTable, QueryBuilder
+from deltalake import DeltaTable
 
-from reelhouse.errors import ReelhouseError
+from foundation import delta_rs
+from foundation.delta import is_delta_table
 
 DEMO = "make demo"
 DBT_BUILD = "reelhouse dbt build"
@@ -55,7 +55,7 @@ TOP_TITLES = 10
 QUALITY_HOURS = 48
 
 
-class MissingTable(ReelhouseError):
+class MissingTable(delta_rs.MissingTable):
     """A gold table the page needs is not in the lakehouse yet; the message says how to build it."""
 
     def __init__(self, home: Path, table: str) -> None:
@@ -82,13 +82,13 @@ def table_path(home: Path, table: str, layer: str = "gold") -> Path:
 
 
 def exists(home: Path, table: str, layer: str = "gold") -> bool:
-    return (table_path(home, table, layer) / "_delta_log").is_dir()
+    return is_delta_table(table_path(home, table, layer))
 
 
 def is_empty(home: Path) -> bool:
     """Nothing ingested and nothing built: the state a fresh REELHOUSE_HOME is in."""
     gold = home / "gold"
-    built = gold.is_dir() and any((child / "_delta_log").is_dir() for child in gold.iterdir())
+    built = gold.is_dir() and any(is_delta_table(child) for child in gold.iterdir())
     return not built and not exists(home, BRONZE_EVENTS[1], BRONZE_EVENTS[0])
 
 
@@ -100,24 +100,17 @@ def missing_tables(home: Path) -> list[MissingTable]:
 def open_table(home: Path, table: str) -> DeltaTable:
     if not exists(home, table):
         raise MissingTable(home, table)
-    return DeltaTable(str(table_path(home, table)))
+    return delta_rs.open_table(table_path(home, table))
 
 
 def versions(home: Path, tables: tuple[str, ...]) -> tuple[int | None, ...]:
     """The current Delta version of each table (None when absent): the app's cache key."""
-    return tuple(DeltaTable(str(table_path(home, t))).version() if exists(home, t) else None for t in tables)
+    return tuple(delta_rs.version(table_path(home, t)) for t in tables)
 
 
 def _sql(home: Path, query: str, **tables: str) -> pd.DataFrame:
-    """`query` over the given tables, registered under their keyword names.
-
-    Through delta-rs's own SQL engine, not `to_pyarrow_table`: pyarrow's dataset scanner made the
-    process abort at exit (see ml/serving.py).
-    """
-    builder = QueryBuilder()
-    for alias, table in tables.items():
-        builder.register(alias, open_table(home, table))
-    return pa.table(builder.execute(query).read_all()).to_pandas()
+    """`query` over the given gold tables, registered under their keyword names."""
+    return delta_rs.query(query, **{alias: open_table(home, table) for alias, table in tables.items()})
 
 
 Query = TypeVar("Query", bound=Callable[..., pd.DataFrame])
@@ -399,7 +392,7 @@ def quarantine_reasons(home: Path, hours: int = QUALITY_HOURS) -> pd.DataFrame:
     """, quarantine="fct_hourly_quarantine")
 
 
-# every page's queries with the app's default arguments: what `dashboard.bench` times
+# every page's queries with the app's default arguments: what `reelhouse.bench.dashboard` times
 PAGES: dict[str, tuple[Callable[[Path], pd.DataFrame], ...]] = {
     "live_qoe": (live_qoe_by_region_cdn, live_qoe_trend, open_alerts, hourly_qoe_by_region_cdn),
     "engagement": (engagement_daily, active_users_daily),

@@ -1,4 +1,4 @@
-"""Small Delta tables read and written from the driver with delta-rs (`deltalake`), no Spark job.
+"""Small Delta tables written from the driver with delta-rs (`deltalake`), no Spark job.
 
 For the monitor's few hundred rows a micro-batch, where a Spark MERGE costs seconds. Tables
 written here are plain Delta tables: Spark, dbt and the SQL endpoint read them as any other.
@@ -10,28 +10,25 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-from deltalake import DeltaTable, QueryBuilder
+from deltalake import DeltaTable
+
+from foundation import delta_rs
+from foundation.delta import is_delta_table
 
 COMPACT_EVERY = 200  # commits between compactions of a table that is merged into every second
 
 
 def ensure_table(path: Path, schema: pa.Schema) -> None:
-    if not (path / "_delta_log").is_dir():
+    if not is_delta_table(path):
         DeltaTable.create(str(path), schema, mode="ignore")
 
 
-def query(path: Path, sql: str) -> pd.DataFrame:
-    """`sql` over the table at `path`, which it calls `t`."""
-    result = QueryBuilder().register("t", DeltaTable(str(path))).execute(sql).read_all()
-    return pa.table(result).to_pandas()
-
-
 def rows_since(path: Path, column: str, since: pd.Timestamp) -> pd.DataFrame:
-    return query(path, f"select * from t where {column} >= {_timestamp(since)}")
+    return delta_rs.query(f"select * from t where {column} >= {_timestamp(since)}", t=path)
 
 
 def count(path: Path) -> int:
-    return int(query(path, "select count(*) as n from t").n.iloc[0])
+    return int(delta_rs.query("select count(*) as n from t", t=path).n.iloc[0])
 
 
 def upsert(path: Path, rows: pd.DataFrame, schema: pa.Schema, keys: tuple[str, ...], since: str | None = None,

@@ -12,6 +12,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from foundation.delta import delta_snapshot
 from ingestion.transforms import parse_kafka_records, to_bronze, to_quarantine
 
 KAFKA_SOURCE_SCHEMA = T.StructType([
@@ -118,12 +119,6 @@ def committed_batch(spark: SparkSession, path: Path, app_id: str) -> int:
     return version.get() if version.isDefined() else -1
 
 
-def delta_snapshot(spark: SparkSession, path: Path):
-    """Delta's own (JVM) snapshot of the table at `path`, cached by Delta between calls."""
-    jvm = spark.sparkContext._jvm
-    return jvm.org.apache.spark.sql.delta.DeltaLog.forTableWithSnapshot(spark._jsparkSession, str(path))._2()
-
-
 def writer_app_id(checkpoint: Path) -> str:
     """A stable id for this stream's idempotent writes, kept beside its checkpoint.
 
@@ -187,21 +182,3 @@ def append_progress(spark: SparkSession, path: Path, rows: list[ProgressRow]) ->
 
 def query_progress(query) -> list[dict]:
     return [json.loads(p.json) for p in query.recentProgress]
-
-
-def register_in_catalog(spark: SparkSession, tables: dict[str, Path]) -> list[str]:
-    """Name the Delta tables that exist at their paths in the session's catalog.
-
-    `tables` maps `schema.table` to a path; a path with no Delta table yet is skipped.
-    Registering is idempotent, so every job that needs names (dbt, the SQL endpoint) can.
-    Returns the names registered.
-    """
-    registered = []
-    for name, path in tables.items():
-        if not (path / "_delta_log").is_dir():
-            continue
-        schema = name.split(".")[0]
-        spark.sql(f"create schema if not exists {schema}")
-        spark.sql(f"create table if not exists {name} using delta location '{path}'")
-        registered.append(name)
-    return registered

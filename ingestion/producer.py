@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
+from foundation.errors import ReelhouseError
 from ingestion.generator import Chunk, GeneratorOptions, generate_chunk
-from reelhouse.errors import ReelhouseError
 
 PRODUCER_CONFIG = {
     "acks": "all",

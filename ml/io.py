@@ -12,9 +12,10 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from foundation.delta import is_delta_table
+from foundation.errors import ReelhouseError
+from foundation.settings import Settings
 from ml.tables import OUTPUTS, VIEWS
-from reelhouse.errors import ReelhouseError
-from reelhouse.settings import Settings
 
 
 def output_tables(settings: Settings) -> dict[str, Path]:
@@ -25,7 +26,7 @@ def output_tables(settings: Settings) -> dict[str, Path]:
 def require_views(settings: Settings) -> Path:
     """The path of gold.fct_views, or a one-line error saying how to build it (checked before Spark starts)."""
     path = settings.table_path(*VIEWS)
-    if not (path / "_delta_log").is_dir():
+    if not is_delta_table(path):
         raise ReelhouseError(f"no gold table {'.'.join(VIEWS)} at {path}; build it first "
                              "(`make demo`, or `reelhouse dbt build` after ingesting events)")
     return path
@@ -81,6 +82,19 @@ def file_format(path: Path) -> str:
     return FILE_FORMATS[suffix]
 
 
+def check_file_paths(interactions: Path, output: Path) -> None:
+    """What `train --interactions` can check before a JVM starts: both extensions, and that the
+    input exists."""
+    file_format(interactions)
+    file_format(output)
+    _require_file(interactions)
+
+
+def _require_file(path: Path) -> None:
+    if not path.exists():
+        raise ReelhouseError(f"{path}: no such file")
+
+
 def read_interactions_file(spark: SparkSession, path: Path) -> DataFrame:
     """A CSV (with a header) or Parquet file of `user_id,item_id[,weight][,timestamp]`, checked.
 
@@ -88,8 +102,7 @@ def read_interactions_file(spark: SparkSession, path: Path) -> DataFrame:
     missing weight counts each row as 1. Problems end in one-line `ReelhouseError`s.
     """
     kind = file_format(path)
-    if not path.exists():
-        raise ReelhouseError(f"{path}: no such file")
+    _require_file(path)
     reader = spark.read.option("header", "true").option("inferSchema", "false") if kind == "csv" else spark.read
     try:
         raw = reader.format(kind).load(str(path))

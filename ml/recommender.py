@@ -47,6 +47,11 @@ SEARCH_GRID = tuple(
 )
 
 
+def parameter_grid(search: bool) -> tuple[ALSParams, ...]:
+    """The 18-set search, or Spark's default ALS parameters only (`--no-search`)."""
+    return SEARCH_GRID if search else (DEFAULT_PARAMS,)
+
+
 @dataclass
 class IdIndex:
     """Dense integer ids for ALS, and the way back to the original ids."""

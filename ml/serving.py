@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyarrow as pa
-from deltalake import DeltaTable, QueryBuilder
+from deltalake import DeltaTable
 
+from foundation import delta_rs
+from foundation.delta import is_delta_table
+from foundation.errors import ReelhouseError
+from foundation.settings import Settings
 from ml.tables import ALL, POPULAR_VIDEOS, USER_RECOMMENDATIONS
-from reelhouse.errors import ReelhouseError
-from reelhouse.settings import Settings
 
 
 @dataclass
@@ -38,28 +39,13 @@ class Answer:
 
 
 def _table(path: Path, what: str) -> DeltaTable:
-    if not (path / "_delta_log").is_dir():
-        raise ReelhouseError(f"no {what} at {path}; run `reelhouse train` first")
-    return DeltaTable(str(path))
+    return delta_rs.open_table(path, f"no {what} at {path}; run `reelhouse train` first")
 
 
 def _rows(table: DeltaTable, filters: list[tuple], columns: list[str]) -> list[dict]:
-    """Rows matching every (column, operator, value) filter, through delta-rs's own SQL engine.
-
-    Not `to_pyarrow_table(filters=...)`: with pyarrow's dataset scanner in the process, one
-    exit in two here ended in "terminate called without an active exception" (SIGABRT).
-    """
-    where = " and ".join(f"{column} {operator} {_literal(value)}" for column, operator, value in filters)
-    query = f"select {', '.join(columns)} from t where {where}"
-    return pa.table(QueryBuilder().register("t", table).execute(query).read_all()).to_pylist()
-
-
-def _literal(value: object) -> str:
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    if isinstance(value, int | float):
-        return repr(value)
-    raise TypeError(f"unsupported filter value {value!r}")
+    """Rows matching every (column, operator, value) filter."""
+    where = " and ".join(f"{column} {operator} {delta_rs.literal(value)}" for column, operator, value in filters)
+    return delta_rs.rows(f"select {', '.join(columns)} from t where {where}", t=table)
 
 
 def recommend(settings: Settings, user_id: str, k: int, region: str | None = None,
@@ -109,19 +95,18 @@ def _segments(region: str | None, genre: str | None) -> list[tuple[str, str]]:
 
 def _known_region(settings: Settings, user_id: str) -> str | None:
     path = settings.table_path("gold", "dim_users")
-    if not (path / "_delta_log").is_dir():
+    if not is_delta_table(path):
         return None
-    rows = _rows(DeltaTable(str(path)), [("user_id", "=", user_id)], ["latest_region"])
+    rows = _rows(delta_rs.open_table(path), [("user_id", "=", user_id)], ["latest_region"])
     return rows[0]["latest_region"] if rows else None
 
 
 def _with_titles(settings: Settings, answer: Answer) -> Answer:
     path = settings.table_path("gold", "dim_videos")
-    if not (path / "_delta_log").is_dir() or not answer.items:
+    if not is_delta_table(path) or not answer.items:
         return answer
-    ids = ", ".join(_literal(i.video_id) for i in answer.items)
-    query = f"select video_id, title, genre from t where video_id in ({ids})"
-    rows = pa.table(QueryBuilder().register("t", DeltaTable(str(path))).execute(query).read_all()).to_pylist()
+    ids = ", ".join(delta_rs.literal(i.video_id) for i in answer.items)
+    rows = delta_rs.rows(f"select video_id, title, genre from t where video_id in ({ids})", t=path)
     names = {r["video_id"]: r for r in rows}
     for item in answer.items:
         if item.video_id in names:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ingestion import io as ingestion_io
-from ingestion.jobs.stream import BRONZE, PROGRESS, QUARANTINE
-from reelhouse.errors import ReelhouseError
-from reelhouse.settings import Settings
-from reelhouse.spark import build_spark
+from foundation.catalog import register_in_catalog
+from foundation.errors import ReelhouseError
+from foundation.settings import Settings
+from foundation.spark import build_spark
+from ingestion.tables import source_tables
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 PROFILES_DIR = PROJECT_DIR / "profiles"
@@ -38,10 +38,6 @@ def _target(arguments: list[str]) -> str | None:
     return os.environ.get("DBT_TARGET")
 
 
-def source_tables(settings: Settings) -> dict[str, Path]:
-    return {".".join(name): settings.table_path(*name) for name in (BRONZE, QUARANTINE, PROGRESS)}
-
-
 def run_dbt(settings: Settings, arguments: list[str]) -> bool:
     """Run one dbt command (e.g. `["build"]`) against the lakehouse; True when it succeeded."""
     if not (PROJECT_DIR / "dbt_project.yml").exists():
@@ -49,7 +45,7 @@ def run_dbt(settings: Settings, arguments: list[str]) -> bool:
     os.environ.update(dbt_environment(settings))  # the settings decide the home and dbt's folders
     if _target(arguments) != "thrift":
         spark = build_spark(settings, "reelhouse-dbt", catalog=True)
-        ingestion_io.register_in_catalog(spark, source_tables(settings))
+        register_in_catalog(spark, source_tables(settings))
 
     from dbt.cli.main import dbtRunner
 

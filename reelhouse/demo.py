@@ -19,22 +19,23 @@ from datetime import timedelta
 
 from pyspark.sql import functions as F
 
-from dashboard import launch as dashboard
+from foundation.catalog import register_in_catalog
+from foundation.errors import ReelhouseError
+from foundation.settings import Settings
+from foundation.spark import build_spark
 from ingestion.generator import SEED_EPOCH, GeneratorOptions
-from ingestion.io import register_in_catalog
 from ingestion.jobs import monitor
-from ingestion.jobs.stream import BRONZE, QUARANTINE, StreamOptions, run
+from ingestion.jobs.stream import StreamOptions, run
 from ingestion.producer import Progress, produce
+from ingestion.tables import BRONZE, QOE_ALERTS, QUARANTINE
 from ml import io as ml_io
 from ml.jobs import train
 from ml.serving import recommend
-from reelhouse import sql_endpoint
 from reelhouse.dbt_runner import run_dbt
-from reelhouse.errors import ReelhouseError
-from reelhouse.kafka_cluster import ClusterLayout, KafkaCluster, end_offsets, ensure_topic
-from reelhouse.metastore import Metastore
-from reelhouse.settings import Settings
-from reelhouse.spark import build_spark
+from reelhouse.services.dashboard import Dashboard
+from reelhouse.services.kafka import ClusterLayout, KafkaCluster, end_offsets, ensure_topic
+from reelhouse.services.metastore import Metastore
+from reelhouse.services.sql_endpoint import SqlEndpoint
 
 BUSY_EVENTS, BUSY_MINUTES = 90_000, 30  # 3,000 events a minute
 INCIDENT, INCIDENT_FROM = ("US", "akamai"), 60_000  # the last ten minutes
@@ -97,6 +98,8 @@ def run_demo(settings: Settings, events: int) -> None:
     print(f"== done. dbt docs: {settings.home / '_dbt' / 'target' / 'index.html'}; "
           "query gold with `reelhouse sql \"select ... from gold.<table>\"`.")
     print("   Kafka, the metastore, the SQL endpoint and the dashboard keep running: `make stop` ends them all.")
+    print(f"   Spark, Delta, Hive and Kafka logs: {settings.logs_dir} and each service's folder "
+          "(`reelhouse --verbose ...` shows them on the terminal)")
 
 
 def _busy_half_hour(spark, settings: Settings) -> None:
@@ -131,7 +134,7 @@ def _monitor(spark, settings: Settings, starting_offsets: str) -> None:
                                                                  starting_offsets=starting_offsets))
     print(f"   {report.input_rows:,} events in {report.batches} micro-batch(es): gold.qoe_live has "
           f"{report.windows:,} windows, gold.qoe_alerts {report.alerts:,} alerts")
-    alerts = spark.read.format("delta").load(str(settings.table_path(*monitor.QOE_ALERTS)))
+    alerts = spark.read.format("delta").load(str(settings.table_path(*QOE_ALERTS)))
     for row in alerts.groupBy("region", "cdn", "metric", "rule").agg(
             F.count("*").alias("windows"), F.min("window_start").alias("first"), F.max("value").alias("peak"))\
             .orderBy(F.desc("windows")).limit(6).collect():
@@ -141,11 +144,14 @@ def _monitor(spark, settings: Settings, starting_offsets: str) -> None:
 
 def _serve(settings: Settings) -> None:
     print("== starting the SQL endpoint and the dashboard in the background")
-    for stop in (sql_endpoint.stop, dashboard.stop):  # a previous demo's would show old tables
-        stop(settings)
-    url = sql_endpoint.start(settings, "127.0.0.1", sql_endpoint.DEFAULT_PORT, {})
-    print(f"   SQL endpoint: {url} (HiveServer2; e.g. `beeline -u {url}`, or the `thrift` dbt target)")
-    print(f"   dashboard:    {dashboard.start(settings)}")
+    endpoint, dashboard = SqlEndpoint(settings), Dashboard(settings)
+    for service in (endpoint, dashboard):  # a previous demo's would show old tables
+        service.stop()
+    endpoint.start()
+    print(f"   SQL endpoint: {endpoint.url} (HiveServer2; e.g. `beeline -u {endpoint.url}`, "
+          "or the `thrift` dbt target)")
+    dashboard.start()
+    print(f"   dashboard:    {dashboard.url}")
     print("   `reelhouse serve stop` and `reelhouse dashboard stop` end them (or `make stop`)")
 
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from foundation import processes
+from foundation.settings import Settings
+from foundation.spark import build_spark
 from ingestion.generator import World, iter_events
-from reelhouse import processes
-from reelhouse.kafka_cluster import ClusterLayout, KafkaCluster, free_broker_port
-from reelhouse.metastore import Metastore
-from reelhouse.settings import Settings
-from reelhouse.spark import build_spark
+from reelhouse.services.kafka import ClusterLayout, KafkaCluster, free_broker_port
+from reelhouse.services.metastore import Metastore
 
 
 @pytest.fixture(scope="session")

@@ -22,11 +22,12 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from foundation.settings import Settings
 from ingestion import io
 from ingestion.generator import GeneratorOptions
-from ingestion.jobs.stream import BRONZE, PROGRESS, QUARANTINE, batch_writer
+from ingestion.jobs.stream import batch_writer
 from ingestion.producer import iter_chunks
-from reelhouse.settings import Settings
+from ingestion.tables import BRONZE, PROGRESS, QUARANTINE
 
 PARTITIONS = 3
 

@@ -27,15 +27,12 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from foundation.errors import ReelhouseError
+from foundation.settings import Settings
 from ingestion import alerting, delta_rs, io, qoe
 from ingestion.qoe_rules import AlertRules
+from ingestion.tables import MONITOR_CHECKPOINTS, QOE_ALERTS, QOE_LIVE
 from ingestion.transforms import parse_kafka_records
-from reelhouse.errors import ReelhouseError
-from reelhouse.settings import Settings
-
-QOE_LIVE = ("gold", "qoe_live")
-QOE_ALERTS = ("gold", "qoe_alerts")
-CHECKPOINTS = {"live": "gold_qoe_live", "alerts": "gold_qoe_alerts"}
 
 
 @dataclass(frozen=True)
@@ -117,10 +114,10 @@ def start(spark: SparkSession, settings: Settings, options: MonitorOptions,
             windows = qoe.sliding_pair_windows(events, options.watermark, options.alert_slide_seconds)
             writer = alert_writer(settings, options.rules)
         stream = (
-            windows.writeStream.queryName(CHECKPOINTS[part])
+            windows.writeStream.queryName(MONITOR_CHECKPOINTS[part])
             .outputMode("update")  # a window is written as it fills, not when it closes
             .foreachBatch(writer)
-            .option("checkpointLocation", str(settings.checkpoint_path(CHECKPOINTS[part])))
+            .option("checkpointLocation", str(settings.checkpoint_path(MONITOR_CHECKPOINTS[part])))
         )
         stream = stream.trigger(availableNow=True) if options.available_now \
             else stream.trigger(processingTime=f"{options.trigger_seconds} seconds")

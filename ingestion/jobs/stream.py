@@ -21,16 +21,13 @@ from pyspark.sql import DataFrame, Observation
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from foundation.errors import ReelhouseError
+from foundation.settings import Settings
+from foundation.spark import build_spark
 from ingestion import io
+from ingestion.tables import BRONZE, PROGRESS, QUARANTINE, STREAM_CHECKPOINT
 from ingestion.transforms import REJECTED_FIELDS, collect_rejected, parse_kafka_records, to_bronze, to_quarantine
-from reelhouse.errors import ReelhouseError
-from reelhouse.settings import Settings
-from reelhouse.spark import build_spark
 
-BRONZE = ("bronze", "playback_events")
-QUARANTINE = ("bronze", "playback_events_quarantine")
-PROGRESS = ("ops", "stream_progress")
-CHECKPOINT = "bronze_playback_events"
 PROGRESS_EVERY_SECONDS = 10.0
 
 
@@ -80,7 +77,7 @@ def run(settings: Settings, options: StreamOptions) -> StreamReport:
     spark = build_spark(settings, "reelhouse-stream")
     progress_path = settings.table_path(*PROGRESS)
     io.ensure_tables(spark, settings.table_path(*BRONZE), settings.table_path(*QUARANTINE), progress_path)
-    checkpoint = settings.checkpoint_path(CHECKPOINT)
+    checkpoint = settings.checkpoint_path(STREAM_CHECKPOINT)
     source = io.read_kafka_stream(
         spark, settings.bootstrap_servers, settings.topic, options.max_offsets_per_trigger,
         # two ranges per core: three Kafka partitions on two cores would leave one idle

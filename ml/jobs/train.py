@@ -17,12 +17,12 @@ from datetime import UTC, datetime
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from foundation.settings import Settings
 from ml import io
 from ml.classifier import ClassifierReport, train_classifier
 from ml.interactions import popular_by_segment, top_by, view_events
 from ml.recommender import SEARCH_GRID, ALSParams, FinalModel, RecommenderReport, evaluate_and_fit
 from ml.tables import MODEL_METRICS, POPULAR_VIDEOS, USER_RECOMMENDATIONS, VIEW_PREDICTIONS, VIEWS
-from reelhouse.settings import Settings
 
 POPULAR_PER_SEGMENT = 50
 MODELS = ("recommender", "classifier")

@@ -1,4 +1,5 @@
-"""The dashboard served by `dashboard.launch` and driven in Debian's headless Chromium through Playwright.
+"""The dashboard served by `reelhouse/services/dashboard.py` and driven in Debian's headless
+Chromium through Playwright.
 
 Needs /usr/bin/chromium (`make browser`). Screenshots go to test-artifacts/dashboard-*.png.
 """
@@ -15,9 +16,9 @@ import pytest
 from deltalake import DeltaTable, QueryBuilder
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
-from dashboard import launch
-from reelhouse import processes
-from reelhouse.settings import Settings
+from foundation import processes
+from foundation.settings import Settings
+from reelhouse.services.dashboard import Dashboard
 
 pytestmark = pytest.mark.integration
 
@@ -51,13 +52,14 @@ def page(browser) -> Iterator[Page]:
 def served(home: Path) -> Iterator[str]:
     """The real app on a free port over `home`, stopped afterwards."""
     settings = Settings.from_env({"REELHOUSE_HOME": str(home)})
-    url = launch.start(settings, port=processes.free_port(18501), refresh_seconds=REFRESH_SECONDS)
-    assert launch.status(settings) == url
+    dashboard = Dashboard(settings, port=processes.free_port(18501), refresh_seconds=REFRESH_SECONDS)
+    dashboard.start()
+    assert dashboard.status() == [f"dashboard running ({dashboard.url})"]
     try:
-        yield url
+        yield dashboard.url
     finally:
-        assert launch.stop(settings).startswith("dashboard stopped")
-        assert launch.status(settings) is None
+        assert dashboard.stop()[0].startswith("dashboard stopped")
+        assert dashboard.status() is None
 
 
 @pytest.fixture(scope="module")

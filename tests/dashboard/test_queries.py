@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from datetime import date
@@ -12,9 +11,8 @@ import pandas as pd
 import pytest
 from deltalake import write_deltalake
 
-from dashboard import bench, launch, queries
-from reelhouse.errors import ReelhouseError
-from reelhouse.settings import Settings
+from dashboard import queries
+from reelhouse.bench import dashboard as bench
 
 APPROX = pytest.approx
 
@@ -214,7 +212,7 @@ def test_the_cache_key_changes_when_a_table_gets_a_new_version(make_home, append
     assert queries.live_totals(queries.live_qoe_by_region_cdn(home))["views"] == 30
 
 
-# -- benchmark and launcher ------------------------------------------------------------------------
+# -- benchmark ------------------------------------------------------------------------------------
 
 def test_bench_times_every_page_and_names_missing_tables(make_home, table_groups):
     home = make_home(table_groups["dbt"])
@@ -241,32 +239,9 @@ def test_bench_times_the_user_lookup_through_ml_serving(gold_home):
     assert "missing" not in lookup
 
 
-def test_the_launch_command_serves_the_app_headless_on_the_given_address(tmp_path):
-    command = launch.command("127.0.0.2", 8765, refresh_seconds=3)
-    environment = launch.environment(Settings.from_env({"REELHOUSE_HOME": str(tmp_path)}))
-
-    assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith("dashboard/app.py")
-    pairs = dict(zip(command[5:-3:2], command[6:-3:2], strict=True))
-    assert pairs["--server.address"] == "127.0.0.2" and pairs["--server.port"] == "8765"
-    assert pairs["--server.headless"] == "true"
-    assert command[-3:] == ["--", "--refresh-seconds", "3"]
-    assert environment["REELHOUSE_HOME"] == str(tmp_path)
-
-
-def test_starting_on_a_busy_port_is_a_one_line_error(tmp_path):
-    settings = Settings.from_env({"REELHOUSE_HOME": str(tmp_path)})
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        with pytest.raises(ReelhouseError, match=f"port {port} on 127.0.0.1 is busy"):
-            launch.start(settings, port=port)
-    assert launch.status(settings) is None
-    assert launch.stop(settings) == "dashboard not running"
-
-
 def test_the_dashboard_modules_import_no_spark():
-    code = ("import sys, dashboard.queries, dashboard.bench, dashboard.launch, ml.serving, streamlit, plotly.express;"
+    code = ("import sys, dashboard.queries, reelhouse.bench.dashboard, reelhouse.services.dashboard, ml.serving, "
+            "streamlit, plotly.express;"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyspark', 'py4j', 'delta')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 

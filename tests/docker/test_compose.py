@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from reelhouse.jvm import pom_path
-from reelhouse.settings import ENVIRONMENT, Settings
+from foundation.jars import pom_path
+from foundation.settings import ENVIRONMENT, Settings
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker" / "compose.yaml"

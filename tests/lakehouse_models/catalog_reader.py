@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from reelhouse.settings import Settings
-from reelhouse.spark import build_spark
+from foundation.settings import Settings
+from foundation.spark import build_spark
 
 QUERIES = (
     "select count(*) from silver.stg_playback__events",

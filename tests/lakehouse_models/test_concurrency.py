@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from ingestion.generator import GeneratorOptions
 from ingestion.jobs.stream import BRONZE
 from ingestion.producer import produce
-from reelhouse.kafka_cluster import ensure_topic
+from reelhouse.services.kafka import ensure_topic
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 
 from ingestion.generator import SEED_EPOCH, GeneratorOptions
 from ingestion.jobs import load_generated
-from ingestion.jobs.stream import BRONZE, QUARANTINE
+from ingestion.tables import BRONZE, QUARANTINE
 
 pytestmark = pytest.mark.integration
 

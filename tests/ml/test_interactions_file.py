@@ -6,8 +6,8 @@ from datetime import datetime
 
 import pytest
 
+from foundation.errors import ReelhouseError
 from ml.io import read_interactions_file, write_recommendations_file
-from reelhouse.errors import ReelhouseError
 
 
 def _write(tmp_path, name, text):

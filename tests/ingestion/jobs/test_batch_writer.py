@@ -4,7 +4,8 @@ import json
 
 from ingestion import io
 from ingestion.io import KAFKA_SOURCE_SCHEMA
-from ingestion.jobs.stream import BRONZE, QUARANTINE, batch_writer
+from ingestion.jobs.stream import batch_writer
+from ingestion.tables import BRONZE, QUARANTINE
 from ingestion.transforms import parse_kafka_records, to_bronze
 
 GOOD = {

@@ -14,7 +14,8 @@ from deltalake import DeltaTable, QueryBuilder
 from ingestion.generator import GeneratorOptions, generate_chunk
 from ingestion.jobs import monitor
 from ingestion.producer import produce
-from reelhouse.kafka_cluster import ensure_topic
+from ingestion.tables import QOE_ALERTS, QOE_LIVE
+from reelhouse.services.kafka import ensure_topic
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +62,7 @@ def test_every_event_counts_once_in_its_minute_region_cdn_and_device(replayed):
         return at.replace(second=0, microsecond=0, tzinfo=None)
 
     expected = Counter((minute(e), e["region"], e["cdn"], e["device_type"]) for e in events)
-    live = _rows(settings, monitor.QOE_LIVE)
+    live = _rows(settings, QOE_LIVE)
     assert Counter({(r["window_start"], r["region"], r["cdn"], r["device_type"]): r["views"] for r in live}) \
         == expected
     assert report.input_rows == EVENTS
@@ -74,7 +75,7 @@ def test_every_event_counts_once_in_its_minute_region_cdn_and_device(replayed):
 def test_the_incident_raises_alerts_for_its_pair_from_its_first_minute_and_not_before(replayed):
     settings, _, events = replayed
     onset = datetime.fromisoformat(events[ONSET]["timestamp"].replace("Z", "+00:00")).replace(tzinfo=None)
-    alerts = _rows(settings, monitor.QOE_ALERTS)
+    alerts = _rows(settings, QOE_ALERTS)
 
     incident = [a for a in alerts if (a["region"], a["cdn"]) == PAIR]
     assert incident and all(a["window_end"] > onset for a in incident)
@@ -87,8 +88,8 @@ def test_the_incident_raises_alerts_for_its_pair_from_its_first_minute_and_not_b
 
 def test_a_replay_from_a_new_checkpoint_changes_no_window_and_keeps_when_alerts_were_raised(spark, replayed):
     settings, _, _ = replayed
-    before_live = sorted(_rows(settings, monitor.QOE_LIVE), key=_live_key)
-    before_alerts = {a["alert_id"]: a for a in _rows(settings, monitor.QOE_ALERTS)}
+    before_live = sorted(_rows(settings, QOE_LIVE), key=_live_key)
+    before_alerts = {a["alert_id"]: a for a in _rows(settings, QOE_ALERTS)}
     fresh = settings.with_overrides(home=settings.home)  # same tables...
     for name in monitor.CHECKPOINTS.values():  # ...and new checkpoints: every event again
         checkpoint = settings.checkpoint_path(name)
@@ -96,8 +97,8 @@ def test_a_replay_from_a_new_checkpoint_changes_no_window_and_keeps_when_alerts_
 
     monitor.run(spark, fresh, monitor.MonitorOptions(available_now=True, starting_offsets="earliest"))
 
-    after_live = sorted(_rows(settings, monitor.QOE_LIVE), key=_live_key)
-    after_alerts = {a["alert_id"]: a for a in _rows(settings, monitor.QOE_ALERTS)}
+    after_live = sorted(_rows(settings, QOE_LIVE), key=_live_key)
+    after_alerts = {a["alert_id"]: a for a in _rows(settings, QOE_ALERTS)}
 
     def comparable(row):  # sums of doubles may add up in another order
         return {k: round(v, 6) if isinstance(v, float) else v for k, v in row.items() if k != "updated_at"}
@@ -118,7 +119,7 @@ def test_a_live_incident_is_alerted_while_events_arrive(spark, kafka, tmp_path):
         deadline = time.monotonic() + 60
         raised = []
         while not raised and time.monotonic() < deadline:
-            alerts = _rows(settings, monitor.QOE_ALERTS)
+            alerts = _rows(settings, QOE_ALERTS)
             raised = [a for a in alerts if (a["region"], a["cdn"]) == PAIR]
             time.sleep(0.5)
     finally:
@@ -127,4 +128,4 @@ def test_a_live_incident_is_alerted_while_events_arrive(spark, kafka, tmp_path):
     assert raised, "no alert for the incident within a minute of the last event"
     onset = datetime.fromtimestamp(sent.incident_started_at, UTC).replace(tzinfo=None)
     assert all(a["window_end"] > onset for a in raised)
-    assert sum(r["views"] for r in _rows(settings, monitor.QOE_LIVE)) > 0
+    assert sum(r["views"] for r in _rows(settings, QOE_LIVE)) > 0

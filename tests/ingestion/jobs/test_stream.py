@@ -12,9 +12,10 @@ from collections import Counter
 import pytest
 
 from ingestion.generator import GeneratorOptions
-from ingestion.jobs.stream import BRONZE, PROGRESS, QUARANTINE, StreamOptions, run
+from ingestion.jobs.stream import StreamOptions, run
 from ingestion.producer import produce
-from reelhouse.kafka_cluster import end_offsets, ensure_topic
+from ingestion.tables import BRONZE, PROGRESS, QUARANTINE
+from reelhouse.services.kafka import end_offsets, ensure_topic
 
 pytestmark = pytest.mark.integration
 

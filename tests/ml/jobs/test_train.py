@@ -10,11 +10,11 @@ import pytest
 from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import functions as F
 
+from foundation.settings import Settings
 from ml import serving
 from ml.jobs import train
 from ml.recommender import ALSParams
 from ml.tables import ALL
-from reelhouse.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -120,7 +120,7 @@ def test_recommend_explains_a_cold_start(spark, trained):
 
 def test_recommend_needs_no_spark(trained):
     settings, _ = trained
-    probe = ("import sys; from ml.serving import recommend; from reelhouse.settings import Settings; "
+    probe = ("import sys; from ml.serving import recommend; from foundation.settings import Settings; "
              f"recommend(Settings.from_env({{'REELHOUSE_HOME': {str(settings.home)!r}}}), 'x', 3, region='US'); "
              "print('pyspark' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)

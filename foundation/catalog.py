@@ -1,0 +1,75 @@
+"""The shared catalog, as its clients see it: the Hive metastore's JDBC address, the Spark
+settings that make a session use it, and naming Delta tables in it.
+
+The server itself (an Apache Derby network server on loopback) is started by
+`reelhouse metastore start` (`reelhouse/services/metastore.py`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from foundation import jars, processes
+from foundation.delta import is_delta_table
+from foundation.errors import ReelhouseError
+
+DATABASE = "metastore_db"
+DRIVER = "org.apache.derby.jdbc.ClientDriver"
+
+
+def jdbc_url(host: str, port: int) -> str:
+    return f"jdbc:derby://{host}:{port}/{DATABASE};create=true"
+
+
+def spark_conf(host: str, port: int, jars_cache: Path) -> dict[str, str]:
+    """What a SparkSession needs to use this metastore as its catalog."""
+    client = next(j for j in jars.resolve("metastore", jars_cache) if j.name.startswith("derbyclient-"))
+    return {
+        "spark.sql.catalogImplementation": "hive",
+        "spark.hadoop.javax.jdo.option.ConnectionURL": jdbc_url(host, port),
+        "spark.hadoop.javax.jdo.option.ConnectionDriverName": DRIVER,
+        "spark.hadoop.hive.metastore.schema.verification": "false",
+        "spark.hadoop.datanucleus.schema.autoCreateAll": "false",
+        # Delta keeps the real schema in its log and a placeholder in the metastore; without this,
+        # every `create or replace` logs a failed "incompatible column types" check
+        "spark.hadoop.hive.metastore.disallow.incompatible.col.type.changes": "false",
+        # the JDBC driver must be on the driver's own class path, where DataNucleus looks
+        "spark.driver.extraClassPath": str(client),
+    }
+
+
+def require_metastore(host: str, port: int) -> None:
+    if not processes.port_open(host, port):
+        raise ReelhouseError(f"no metastore at {host}:{port}; start it with `reelhouse metastore start`")
+
+
+def register_in_catalog(spark: SparkSession, tables: dict[str, Path]) -> list[str]:
+    """Name the Delta tables that exist at their paths in the session's catalog.
+
+    `tables` maps `schema.table` to a path; a path with no Delta table yet is skipped.
+    Registering is idempotent, so every job that needs names (dbt, the SQL endpoint) can.
+    Returns the names registered.
+    """
+    registered = []
+    for name, path in tables.items():
+        if not is_delta_table(path):
+            continue
+        schema = name.split(".")[0]
+        spark.sql(f"create schema if not exists {schema}")
+        spark.sql(f"create table if not exists {name} using delta location '{path}'")
+        registered.append(name)
+    return registered
+
+
+def run_statement(spark: SparkSession, statement: str, limit: int) -> tuple[list[str], list[list[str]]]:
+    """One SQL statement on the catalog: its column names and up to `limit` rows as text.
+    A statement Spark refuses ends in its first line, as a ReelhouseError."""
+    from pyspark.errors import PySparkException
+
+    try:
+        result = spark.sql(statement)
+        return result.columns, [list(map(str, row)) for row in result.limit(limit).collect()]
+    except PySparkException as error:
+        raise ReelhouseError(str(error).strip().splitlines()[0]) from None

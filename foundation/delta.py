@@ -1,0 +1,40 @@
+"""Delta Lake helpers every layer uses: is a folder a table, which tables a lakehouse holds,
+and Delta's own (JVM) snapshot of a table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the JVM-free readers (dashboard, `reelhouse recommend`) use this module too
+    from pyspark.sql import SparkSession
+
+
+def is_delta_table(path: Path) -> bool:
+    """A Delta table is a folder with a `_delta_log`; anything else (none yet, a plain folder) is not."""
+    return (path / "_delta_log").is_dir()
+
+
+def find_delta_tables(home: Path, layers: tuple[str, ...]) -> list[tuple[str, str, Path]]:
+    """(layer, name, path) of every Delta table under `<home>/<layer>/`, sorted.
+
+    Folders starting with `_` or `.` are not tables (checkpoints, logs), and the folders
+    inside a table (its partitions) are not searched.
+    """
+    found = []
+    for layer in layers:
+        pending = [home / layer] if (home / layer).is_dir() else []
+        while pending:
+            folder = pending.pop()
+            if is_delta_table(folder):
+                found.append((layer, folder.relative_to(home / layer).as_posix(), folder))
+                continue
+            pending += [child for child in folder.iterdir()
+                        if child.is_dir() and not child.name.startswith(("_", "."))]
+    return sorted(found)
+
+
+def delta_snapshot(spark: SparkSession, path: Path):
+    """Delta's own (JVM) snapshot of the table at `path`, cached by Delta between calls."""
+    jvm = spark.sparkContext._jvm
+    return jvm.org.apache.spark.sql.delta.DeltaLog.forTableWithSnapshot(spark._jsparkSession, str(path))._2()

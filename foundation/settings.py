@@ -1,0 +1,112 @@
+"""One settings object, chosen from the environment in exactly one place (`Settings.from_env`).
+
+Everything else receives a `Settings` (or plain values taken from it) as an argument.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+DEFAULT_TOPIC = "playback-events"
+
+
+# field -> the environment variable it is read from
+ENVIRONMENT = {
+    "home": "REELHOUSE_HOME",
+    "kafka_host": "REELHOUSE_KAFKA_HOST",
+    "kafka_port": "REELHOUSE_KAFKA_PORT",
+    "kafka_brokers": "REELHOUSE_KAFKA_BROKERS",
+    "kafka_bootstrap": "REELHOUSE_KAFKA_BOOTSTRAP",
+    "topic": "REELHOUSE_TOPIC",
+    "topic_partitions": "REELHOUSE_TOPIC_PARTITIONS",
+    "spark_master": "REELHOUSE_SPARK_MASTER",
+    "shuffle_partitions": "REELHOUSE_SHUFFLE_PARTITIONS",
+    "jars_cache": "REELHOUSE_JARS_CACHE",
+    "trigger_seconds": "REELHOUSE_TRIGGER_SECONDS",
+    "metastore_host": "REELHOUSE_METASTORE_HOST",
+    "metastore_port": "REELHOUSE_METASTORE_PORT",
+    "worker_python": "REELHOUSE_WORKER_PYTHON",
+    "verbose": "REELHOUSE_VERBOSE",
+}
+TRUE = ("1", "true", "yes", "on")
+FALSE = ("0", "false", "no", "off", "")
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    """Lakehouse home: every Delta table lives at `<home>/<layer>/<table>`."""
+    kafka_host: str = "127.0.0.1"
+    kafka_port: int = 9092
+    kafka_brokers: int = 1
+    """Brokers of the local cluster (`reelhouse kafka start --brokers N`): ports `kafka_port` on."""
+    kafka_bootstrap: str = ""
+    """`host:port,...` of a Kafka cluster elsewhere; when set, host, port and brokers are not used."""
+    topic: str = DEFAULT_TOPIC
+    topic_partitions: int = 3
+    spark_master: str = "local[*]"
+    shuffle_partitions: int = 4
+    jars_cache: Path = Path.home() / ".cache" / "reelhouse" / "jars"
+    trigger_seconds: float = 3.0
+    metastore_host: str = "127.0.0.1"
+    metastore_port: int = 1527
+    worker_python: str = sys.executable
+    """The Python that Spark's Python workers run (UDFs, the recommender's top-k); on a
+    cluster, an interpreter with reelhouse's dependencies on every worker."""
+    verbose: bool = False
+    """Spark, Delta, Hive and Kafka logs on the terminal too; they always go to `<home>/_logs/`."""
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        defaults = cls(home=Path("lakehouse"))
+        values = {}
+        for name, variable in ENVIRONMENT.items():
+            default = getattr(defaults, name)
+            value = default if variable not in env else _parse(type(default), env[variable])
+            values[name] = value.absolute() if isinstance(value, Path) else value
+        return cls(**values)
+
+    def environment(self) -> dict[str, str]:
+        """The REELHOUSE_* variables that make a child process's `from_env` give these settings."""
+        return {variable: str(getattr(self, name)) for name, variable in ENVIRONMENT.items()}
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """Every broker, so that a client starting while one of them is down still connects."""
+        if self.kafka_bootstrap:
+            return self.kafka_bootstrap
+        return ",".join(f"{self.kafka_host}:{self.kafka_port + i}" for i in range(self.kafka_brokers))
+
+    def table_path(self, layer: str, table: str) -> Path:
+        return self.home / layer / table
+
+    def checkpoint_path(self, name: str) -> Path:
+        return self.home / "_checkpoints" / name
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.home / "_kafka"
+
+    @property
+    def metastore_dir(self) -> Path:
+        return self.home / "_metastore"
+
+    @property
+    def logs_dir(self) -> Path:
+        """Where the JVM's and libraries' logs go (Spark, Delta, Hive, Kafka, the services)."""
+        return self.home / "_logs"
+
+
+def _parse(kind: type, text: str) -> object:
+    if kind is bool:
+        if text.strip().lower() not in TRUE + FALSE:
+            raise ValueError(f"expected one of {', '.join(TRUE + FALSE[:-1])}, got {text!r}")
+        return text.strip().lower() in TRUE
+    return kind(text)

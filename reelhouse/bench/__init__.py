@@ -1,0 +1,1 @@
+"""Benchmarks, each writing JSON; they share one scratch-lakehouse helper (`scratch.py`)."""

@@ -1,0 +1,150 @@
+"""`reelhouse bench ingest`: measured throughput and latency of the ingestion layer, as JSON.
+
+Runs against its own broker (a free loopback port) and its own lakehouse under
+`<home>/_bench/`, removed afterwards, so it never touches the demo's tables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+
+from pyspark.sql import functions as F
+
+from foundation.settings import Settings
+from foundation.spark import build_spark
+from ingestion.generator import GeneratorOptions, generate_chunk
+from ingestion.jobs.stream import StreamOptions, run
+from ingestion.producer import produce
+from ingestion.tables import BRONZE, PROGRESS
+from reelhouse.bench.scratch import machine, scratch_broker, scratch_lakehouse
+from reelhouse.services.kafka import ensure_topic
+
+TARGETS = {"sustained_events_per_second": 60_000, "latency_p95_seconds": 2.0, "generator_events_per_second": 50_000}
+BATCH = 200_000  # offsets per micro-batch in the throughput run (the stream's default cap)
+LATENCY_RATE = 1_500  # events/s: the seed's 500 KB/s design load at ~330 bytes an event
+
+
+def _generation_rate(events: int) -> float:
+    options = GeneratorOptions(events=events, seed=1)
+    started = time.perf_counter()
+    for index in range(options.chunks):
+        generate_chunk(options, index)
+    return events / (time.perf_counter() - started)
+
+
+def _latency(settings: Settings, seconds: float, warmup_seconds: float = 15.0) -> dict:
+    """Event -> bronze latency at LATENCY_RATE, in steady state.
+
+    Measured per row as its Delta commit time (change data feed) minus its Kafka append time,
+    for the events sent once a warm-up burst at the same rate has landed (the first
+    micro-batches pay for JIT compilation and table set-up).
+    """
+    spark = build_spark(settings, "reelhouse-bench")
+    topic_settings = settings.with_overrides(topic="bench-latency", home=settings.home / "latency")
+    ensure_topic(topic_settings.bootstrap_servers, topic_settings.topic, 3, 1)
+    stream = threading.Thread(target=run, args=(topic_settings, StreamOptions(trigger_seconds=0.0)))
+    stream.start()
+    # the producer is a process of its own, as in production, not a thread sharing our GIL
+    env = {**os.environ, **topic_settings.environment()}
+
+    def send(events: int, seed: int) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "reelhouse.cli", "produce", "--events", str(events), "--rate", str(LATENCY_RATE),
+             "--start", "now", "--seed", str(seed), "--quiet"],
+            env=env, check=True, stdout=subprocess.DEVNULL,
+        )
+
+    bronze = topic_settings.table_path(*BRONZE)
+
+    def wait_for_bronze(rows: int) -> None:
+        """Until the stream has committed `rows` offsets (read from its progress: no Spark job)."""
+        def committed() -> int:
+            progress = [q.lastProgress for q in spark.streams.active if q.lastProgress]
+            # the Kafka source reports its end offsets as JSON text: {"topic": {"0": 123, ...}}
+            ends = [json.loads(s["endOffset"]) for p in progress for s in p["sources"] if s.get("endOffset")]
+            return sum(sum(partitions.values()) for end in ends for partitions in end.values())
+
+        while committed() < rows:
+            time.sleep(0.5)
+
+    warmup_events = int(LATENCY_RATE * warmup_seconds)
+    send(warmup_events, seed=3)
+    wait_for_bronze(warmup_events)  # the stream has caught up with the warm-up burst
+    measured_from = datetime.now(UTC)
+    events = int(LATENCY_RATE * seconds)
+    send(events, seed=2)
+    wait_for_bronze(warmup_events + events)
+    for query in spark.streams.active:
+        query.stop()
+    stream.join()
+    changes = (
+        spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", 0)
+        .load(str(bronze))
+        .where(F.col("kafka_timestamp") >= F.lit(measured_from))
+        .select((F.col("_commit_timestamp").cast("double") - F.col("kafka_timestamp").cast("double")).alias("s"))
+    )
+    stats = changes.agg(
+        F.count("*").alias("n"),
+        F.percentile("s", 0.5).alias("p50"), F.percentile("s", 0.95).alias("p95"),
+        F.percentile("s", 0.99).alias("p99"), F.max("s").alias("max"),
+    ).collect()[0]
+    return {
+        "rate_events_per_second": LATENCY_RATE, "events": events, "landed": stats.n,
+        "warmup_events": warmup_events, "trigger": "as fast as possible",
+        "p50_seconds": round(stats.p50, 3), "p95_seconds": round(stats.p95, 3),
+        "p99_seconds": round(stats.p99, 3), "max_seconds": round(stats.max, 3),
+        "measured_as": "Delta _commit_timestamp (change data feed) minus Kafka append timestamp",
+    }
+
+
+def bench_ingest(
+    settings: Settings, events: int = 600_000, latency_seconds: float = 40.0, warmup_seconds: float = 15.0
+) -> dict:
+    with scratch_lakehouse(settings, "ingest") as scratch, scratch_broker(scratch, "bench-throughput") as bench:
+        generate_only = _generation_rate(min(events, 100_000))
+        sent = produce(GeneratorOptions(events=events, seed=1), bench.bootstrap_servers, bench.topic, workers=2)
+
+        started = time.perf_counter()
+        report = run(bench, StreamOptions(available_now=True, max_offsets_per_trigger=BATCH))
+        wall = time.perf_counter() - started
+        spark = build_spark(bench, "reelhouse-bench")
+        progress = spark.read.format("delta").load(str(bench.table_path(*PROGRESS))) \
+            .orderBy("started_at").collect()
+        steady = progress[1:] or progress  # the first batch pays for JIT warm-up
+        steady_rate = sum(r.num_input_rows for r in steady) / (sum(r.duration_ms for r in steady) / 1000)
+
+        latency = _latency(bench, latency_seconds, warmup_seconds)
+
+    result = {
+        "benchmark": "ingest",
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "generator": {
+            "generate_only_events_per_second": round(generate_only),
+            "produce_to_kafka_events_per_second": round(sent.events_per_second),
+            "produce_events": sent.sent,
+            "producer_processes": "1 sender + 2 generator workers",
+        },
+        "kafka_to_bronze": {
+            "events": report.input_rows,
+            "micro_batches": report.batches,
+            "max_offsets_per_trigger": BATCH,
+            "sustained_events_per_second": round(steady_rate),
+            "all_batches_events_per_second": round(report.rows_per_second),
+            "wall_seconds_including_spark_start": round(wall, 1),
+        },
+        "latency_at_design_load": latency,
+        "targets": TARGETS,
+    }
+    result["targets_met"] = {
+        "sustained_events_per_second": steady_rate >= TARGETS["sustained_events_per_second"],
+        "latency_p95_seconds": latency["p95_seconds"] <= TARGETS["latency_p95_seconds"],
+        "generator_events_per_second": sent.events_per_second >= TARGETS["generator_events_per_second"],
+    }
+    return result

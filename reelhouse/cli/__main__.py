@@ -1,0 +1,5 @@
+"""`python -m reelhouse.cli ...`: the same as the `reelhouse` command."""
+
+from reelhouse.cli import main
+
+main()

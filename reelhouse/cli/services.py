@@ -1,0 +1,109 @@
+"""`reelhouse kafka|metastore|cluster|serve|dashboard`: the services, each started, stopped and
+inspected the same way (`reelhouse/services/base.py`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from foundation.settings import Settings
+from reelhouse.cli.arguments import key_value, memory, port, positive_float, positive_int
+from reelhouse.services.base import Service
+
+BACKGROUND = ("start", "stop", "status")
+
+
+def register(commands) -> dict:
+    kafka = commands.add_parser("kafka", help="start, stop or inspect the local Kafka broker(s)")
+    kafka.add_argument("action", choices=BACKGROUND)
+    kafka.add_argument("--brokers", type=positive_int,
+                       help="KRaft nodes (default: as the cluster was started, else $REELHOUSE_KAFKA_BROKERS or 1)")
+    kafka.add_argument("--port", type=port, help="first broker port (default $REELHOUSE_KAFKA_PORT or 9092)")
+
+    cluster = commands.add_parser("cluster", help="start, stop or inspect a local Spark standalone cluster")
+    cluster.add_argument("action", choices=BACKGROUND)
+    cluster.add_argument("--workers", type=positive_int, default=1, help="worker daemons (default 1)")
+    cluster.add_argument("--cores", type=positive_int, default=2, help="cores each worker offers (default 2)")
+    cluster.add_argument("--memory", type=memory, default="4g", help="memory each worker offers (default 4g)")
+    cluster.add_argument("--host", default="127.0.0.1", help="interface of the master and workers")
+    cluster.add_argument("--port", type=port, default=7077, help="master port (default 7077)")
+    cluster.add_argument("--web-port", type=port, default=8080, help="master web UI port (default 8080)")
+
+    serve = commands.add_parser("serve", help="the SQL endpoint for BI tools (Spark Thrift Server, HiveServer2)")
+    serve.add_argument("action", nargs="?", default="run", choices=("run", *BACKGROUND),
+                       help="run in the foreground (default), or start/stop/status in the background")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=port, default=10000, help="port (default 10000)")
+    serve.add_argument("--hiveconf", type=key_value, action="append", default=[], metavar="KEY=VALUE",
+                       help="a HiveServer2 setting, e.g. hive.server2.authentication=LDAP (repeatable)")
+
+    dashboard = commands.add_parser("dashboard", help="the web dashboard over the gold tables (Streamlit)")
+    dashboard.add_argument("action", nargs="?", default="run", choices=("run", *BACKGROUND),
+                           help="run in the foreground (default), or start/stop/status in the background")
+    dashboard.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    dashboard.add_argument("--port", type=port, default=8501, help="port (default 8501)")
+    dashboard.add_argument("--refresh-seconds", type=positive_float, default=10.0,
+                           help="how often the live page refreshes itself (default 10)")
+
+    metastore = commands.add_parser("metastore", help="start, stop or inspect the shared catalog (Hive metastore)")
+    metastore.add_argument("action", choices=BACKGROUND)
+    metastore.add_argument("--port", type=port, help="Derby port (default $REELHOUSE_METASTORE_PORT or 1527)")
+
+    return {"kafka": _kafka, "cluster": _cluster, "serve": _serve, "dashboard": _dashboard, "metastore": _metastore}
+
+
+def act(action: str, name: str, service: Service) -> None:
+    """start, stop or status of a background service, its lines printed; status exits 3 when it
+    is not running."""
+    lines = {"start": service.start, "stop": service.stop, "status": service.status}[action]()
+    if lines is None:
+        print(f"{name}: not running")
+        sys.exit(3)
+    for line in lines:
+        print(line)
+
+
+def _kafka(settings: Settings, args: argparse.Namespace) -> None:
+    from reelhouse.services.kafka import ClusterLayout, KafkaCluster
+
+    layout = ClusterLayout(settings.kafka_dir, settings.kafka_host, settings.kafka_port,
+                           args.brokers or settings.kafka_brokers)
+    act(args.action, "kafka",
+        KafkaCluster(layout, settings.jars_cache, topic=(settings.topic, settings.topic_partitions)))
+
+
+def _cluster(settings: Settings, args: argparse.Namespace) -> None:
+    from reelhouse.services.spark_cluster import StandaloneCluster, StandaloneLayout
+
+    directory = settings.home / "_spark"
+    asked = StandaloneLayout(directory, host=args.host, port=args.port, web_port=args.web_port,
+                             workers=args.workers, cores_per_worker=args.cores, memory_per_worker=args.memory)
+    # stop and status find the cluster where it was started
+    act(args.action, "spark cluster",
+        StandaloneCluster(asked if args.action == "start" else StandaloneLayout.recorded(directory) or asked))
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    from reelhouse.services.sql_endpoint import SqlEndpoint
+
+    endpoint = SqlEndpoint(settings, args.host, args.port, dict(args.hiveconf))
+    if args.action == "run":
+        endpoint.run()
+    else:
+        act(args.action, "SQL endpoint", endpoint)
+
+
+def _dashboard(settings: Settings, args: argparse.Namespace) -> None:
+    from reelhouse.services.dashboard import Dashboard
+
+    dashboard = Dashboard(settings, args.host, args.port, args.refresh_seconds)
+    if args.action == "run":
+        sys.exit(dashboard.run())
+    act(args.action, "dashboard", dashboard)
+
+
+def _metastore(settings: Settings, args: argparse.Namespace) -> None:
+    from reelhouse.services.metastore import Metastore
+
+    act(args.action, "metastore", Metastore(settings.metastore_dir, settings.metastore_host,
+                                            args.port or settings.metastore_port, settings.jars_cache))

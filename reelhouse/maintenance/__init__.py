@@ -1,0 +1,1 @@
+"""`reelhouse maintain`: the plan (pure), the Delta operations (io) and the job."""

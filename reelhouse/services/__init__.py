@@ -1,0 +1,1 @@
+"""The services reelhouse starts and stops, all of one shape (`base.Service` over `base.Daemon`)."""

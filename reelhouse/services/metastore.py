@@ -1,0 +1,116 @@
+"""The shared catalog's server: a Hive metastore kept in an Apache Derby network server on loopback.
+
+Every Spark process of the lakehouse (the stream's readers, `reelhouse dbt`, the SQL
+endpoint) connects to it over JDBC (`foundation/catalog.py`), so a table created by one is
+seen by all, and they can run at the same time (an embedded Derby metastore admits one
+process only). The database, its log and pid file live under `<home>/_metastore/`.
+
+The metastore's tables are created once, all together, by DataNucleus' SchemaTool from the
+`package.jdo` in pyspark's hive-metastore jar: left to Spark, each process would create
+tables lazily on first use, and two processes doing so at once wait on each other's locks.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from foundation import jars, processes
+from foundation.catalog import DRIVER, jdbc_url
+from foundation.errors import ReelhouseError
+from reelhouse.services.base import Daemon
+
+SERVER_CLASS = "org.apache.derby.drda.NetworkServerControl"
+
+
+@dataclass(frozen=True)
+class Metastore:
+    directory: Path
+    host: str
+    port: int
+    jars_cache: Path
+    heap_mb: int = 384
+
+    @property
+    def daemon(self) -> Daemon:
+        return Daemon("metastore", self.directory / "derby.pid", self.directory / "server.log",
+                      SERVER_CLASS.encode())
+
+    @property
+    def schema_marker(self) -> Path:
+        return self.directory / ".schema-created"
+
+    @property
+    def jdbc_url(self) -> str:
+        return jdbc_url(self.host, self.port)
+
+    def running_pid(self) -> int | None:
+        return self.daemon.running_pid()
+
+    def _classpath(self) -> str:
+        return f"{jars.resolve('metastore', self.jars_cache)[0].parent}/*"
+
+    def start(self, timeout: float = 60.0) -> list[str]:
+        said = []
+        pid = self.running_pid()
+        if pid:
+            said.append(f"metastore already running (pid {pid})")
+        else:
+            processes.require_free_port(self.host, self.port)
+            command = processes.java_command(
+                self._classpath(), self.heap_mb, f"-Dderby.system.home={self.directory}",
+                # a lock held this long is a bug; fail the statement rather than hang a job
+                "-Dderby.locks.waitTimeout=30",
+            )
+            pid = self.daemon.start(
+                [*command, SERVER_CLASS, "start", "-h", self.host, "-p", str(self.port), "-noSecurityManager"],
+                lambda: processes.port_open(self.host, self.port), timeout, f"open port {self.port}")
+            said.append(f"metastore started (pid {pid}) on {self.host}:{self.port}")
+        if not self.schema_marker.exists():
+            self._create_schema()
+            said.append("metastore schema created")
+        return [*said, f"jdbc {self.jdbc_url}"]
+
+    def status(self) -> list[str] | None:
+        pid = self.running_pid()
+        return None if pid is None else [f"metastore running (pid {pid}); jdbc {self.jdbc_url}"]
+
+    def _create_schema(self) -> None:
+        props = self.directory / "schematool.properties"
+        props.write_text(
+            f"javax.jdo.option.ConnectionURL={self.jdbc_url}\n"
+            f"javax.jdo.option.ConnectionDriverName={DRIVER}\n"
+            # Hive's default metastore credentials (Derby runs without authentication here)
+            "javax.jdo.option.ConnectionUserName=APP\n"
+            "javax.jdo.option.ConnectionPassword=mine\n"
+            "datanucleus.schema.autoCreateAll=true\n"
+            # the identifier and value-generation rules Hive's metastore uses
+            "datanucleus.identifierFactory=datanucleus1\n"
+            "datanucleus.rdbms.useLegacyNativeValueStrategy=true\n"
+        )
+        jdo = self.directory / "package.jdo"
+        hive_jar = next(jars.pyspark_jars_dir().glob("hive-metastore-*.jar"))
+        with zipfile.ZipFile(hive_jar) as jar:
+            jdo.write_bytes(jar.read("package.jdo"))
+        classpath = f"{jars.pyspark_jars_dir()}/*:{self._classpath()}"
+        result = subprocess.run(
+            [*processes.java_command(classpath, 512), "org.datanucleus.store.schema.SchemaTool",
+             "-create", "-api", "JDO", "-props", str(props), str(jdo)],
+            capture_output=True, text=True,
+        )
+        if result.returncode != 0 or "completed successfully" not in result.stdout:
+            detail = (result.stdout + result.stderr).strip().splitlines()[-3:]
+            raise ReelhouseError(f"creating the metastore schema failed: {' / '.join(detail)}")
+        self.schema_marker.touch()
+
+    def stop(self, timeout: float = 30.0) -> list[str]:
+        if self.running_pid() is not None:
+            # an orderly shutdown checkpoints the database; SIGTERM is the fallback
+            subprocess.run(
+                [*processes.java_command(self._classpath(), 128), SERVER_CLASS, "shutdown",
+                 "-h", self.host, "-p", str(self.port)],
+                capture_output=True, timeout=timeout,
+            )
+        return [self.daemon.stop(timeout) or "metastore not running"]

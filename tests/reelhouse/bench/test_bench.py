@@ -1,0 +1,49 @@
+"""The ingest benchmark runs end to end on small numbers (its figures are not judged here)."""
+
+import pytest
+
+from reelhouse.bench.ingest import bench_ingest
+
+pytestmark = pytest.mark.integration
+
+
+def test_bench_ingest_measures_every_figure_and_cleans_up(settings, spark, tmp_path):
+    result = bench_ingest(settings.with_overrides(home=tmp_path), events=20_000, latency_seconds=4,
+                          warmup_seconds=2)
+    assert result["generator"]["produce_events"] == 20_000
+    assert result["kafka_to_bronze"]["events"] == 20_000
+    latency = result["latency_at_design_load"]
+    assert latency["landed"] == latency["events"] == 6_000
+    assert 0 < latency["p50_seconds"] <= latency["p95_seconds"] <= latency["max_seconds"]
+    assert set(result["targets_met"]) == set(result["targets"])
+    assert not (tmp_path / "_bench").exists() or not any((tmp_path / "_bench").iterdir())
+
+
+def test_bench_ml_scores_every_model_and_the_oracle_on_small_data(spark, generated_views, tmp_path):
+    import csv
+
+    from foundation.settings import Settings
+    from ml.recommender import ALSParams
+    from reelhouse.bench.ml import bench_ml
+
+    views = generated_views(spark, 8_000, seed=42, n_users=10_000, n_videos=500)  # the demo's world
+    home = tmp_path / "home"
+    views.write.format("delta").save(str(home / "gold" / "fct_views"))
+    ratings = tmp_path / "ratings.csv"
+    with ratings.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["user_id", "item_id", "weight"])
+        writer.writerows((u, i, 1 + (u * i) % 5) for u in range(60) for i in range(40) if (u + i) % 3)
+    grid = (ALSParams(rank=4, max_iter=4), ALSParams(rank=8, reg_param=1.0, alpha=5.0, max_iter=4))
+    result = bench_ml(Settings.from_env({"REELHOUSE_HOME": str(home)}).with_overrides(shuffle_partitions=2),
+                      ratings, grid)
+    demo, file = result["datasets"]
+    assert demo["events"] == views.where("has_video_started").count()
+    assert demo["split"].startswith("time") and file["split"].startswith("random")
+    for data in (demo, file):
+        assert set(data["models"]) == {"popularity", "als_default", "als_tuned"}
+        assert {s["params"] for s in data["search"]} == {p.label() for p in grid}
+        assert 0 <= data["models"]["als_tuned"]["ndcg"] <= 1
+        assert data["fit_recommend_at_100k"]["seconds"] > 0
+    assert 0 < demo["oracle"]["ndcg"] <= 1
+    assert result["recommend_cli"] == {"skipped": "no gold.user_recommendations: run `reelhouse train` first"}
