@@ -27,26 +27,25 @@ def build_spark(
     os.environ["PYSPARK_PYTHON"] = settings.worker_python
     extra_jars = jars.spark_extra_jars(settings.jars_cache)
     log_config = logs.log4j2_config(settings.logs_dir, app_name, settings.verbose)
-    builder = (
-        SparkSession.builder.appName(app_name)
-        .master(settings.spark_master)
-        .config("spark.jars", ",".join(str(j) for j in extra_jars))
-        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
-        .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
+    conf = {
+        "spark.app.name": app_name,
+        "spark.master": settings.spark_master,
+        "spark.jars": ",".join(str(j) for j in extra_jars),
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
         # Delta rebuilds a table's state (for every idempotent write) with a shuffle of this
         # many partitions: its default of 50 cost ~4 s per commit here, 1 costs ~0.6 s
-        .config("spark.databricks.delta.snapshotPartitions", "1")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.pyspark.python", settings.worker_python)
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.ui.enabled", "false")
+        "spark.databricks.delta.snapshotPartitions": "1",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.pyspark.python": settings.worker_python,
+        "spark.ui.showConsoleProgress": "false",
+        "spark.ui.enabled": "false",
         # Delta's own log-store and schema checks are enough; keep local metadata out of cwd.
-        .config("spark.sql.warehouse.dir", str(settings.home / "_warehouse"))
-        .config("spark.driver.extraJavaOptions",
-                f"-Dderby.system.home={settings.home / '_derby'} -Dlog4j2.configurationFile={log_config}")
-    )
-    conf: dict[str, str] = {}
+        "spark.sql.warehouse.dir": str(settings.home / "_warehouse"),
+        "spark.driver.extraJavaOptions":
+            f"-Dderby.system.home={settings.home / '_derby'} -Dlog4j2.configurationFile={log_config}",
+    }
     if catalog:
         require_metastore(settings.metastore_host, settings.metastore_port)
         conf.update(metastore_spark_conf(settings.metastore_host, settings.metastore_port, settings.jars_cache))
@@ -55,8 +54,25 @@ def build_spark(
         conf["spark.driver.extraClassPath"] = os.pathsep.join(
             [str(p) for p in [*driver_classpath, *extra_jars]]
             + [p for p in [conf.get("spark.driver.extraClassPath")] if p])
+    if not settings.verbose:
+        _launch_jvm_quietly(conf, logs.log_file(settings.logs_dir, app_name))
+    builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+def _launch_jvm_quietly(conf: dict[str, str], log: Path) -> None:
+    """Start this process's Spark JVM (once) with its own output appended to `log`: the JVM
+    prints a few lines outside log4j (e.g. "WARNING: Using incubator modules")."""
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    with SparkContext._lock:
+        if SparkContext._gateway is None:
+            with log.open("ab") as out:
+                gateway = launch_gateway(SparkConf(loadDefaults=False).setAll(list(conf.items())),
+                                         popen_kwargs={"stdout": out, "stderr": out})
+            SparkContext._gateway, SparkContext._jvm = gateway, gateway.jvm
