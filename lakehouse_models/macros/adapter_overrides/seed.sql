@@ -1,7 +1,17 @@
 {#-
-    Seeds live at a location of their own, so their tables are external: dropping one (as
-    dbt-spark does before reloading a seed) keeps its Delta files, and the new table would
-    start from the old rows. `create or replace` swaps the content in one Delta commit.
+    Copied from dbt-spark 1.11.0: `spark__reset_csv_table` in
+    dbt/include/spark/macros/materializations/seed.sql, with the body of `spark__create_csv_table`
+    (same file) written in. A macro of that name in this project replaces dbt-spark's; dbt's seed
+    materialization calls it when the seed's table already exists.
+
+    Changes versus upstream:
+    - no `adapter.drop_relation(old_relation)` first, and `create or replace table` instead of
+      `create table`. Seeds live at a location of their own (`location_root`), so their tables
+      are external: dropping one keeps its Delta files, and the new table would start from the
+      old rows. `create or replace` swaps the content in one Delta commit.
+    Otherwise upstream's: column types (`column_types` or inferred), `quote_columns`, file
+    format, `partition_by`, `clustered_by`, location and comment clauses; the statement runs as
+    `statement('_')` and its SQL is returned; `full_refresh` is ignored (every run recreates).
 -#}
 {% macro spark__reset_csv_table(model, full_refresh, old_relation, agate_table) %}
     {%- set column_override = model['config'].get('column_types', {}) -%}
@@ -16,6 +26,8 @@
             {%- endfor -%}
         )
         {{ file_format_clause() }}
+        {{ partition_cols(label="partitioned by") }}
+        {{ clustered_cols(label="clustered by") }}
         {{ location_clause() }}
         {{ comment_clause() }}
     {% endset %}
