@@ -42,8 +42,8 @@ RUN_TWICE = """\
 import os, sys
 from dbt.cli.main import dbtRunner
 from reelhouse.dbt_runner import PROFILES_DIR, dbt_environment
-from reelhouse.settings import Settings
-from reelhouse.spark import build_spark
+from foundation.settings import Settings
+from foundation.spark import build_spark
 settings = Settings.from_env()
 os.environ.update(dbt_environment(settings))
 build_spark(settings, "adapter-overrides")
