@@ -8,7 +8,7 @@ Writes the same tables: OPTIMIZE (ZORDER BY the date, region and video columns e
        Neither changes a row: OPTIMIZE commits with dataChange = false.
 Safe beside a running `reelhouse stream`: its appends never conflict with OPTIMIZE, and VACUUM
        keeps at least 7 days of removed files unless `--force-retention` (see
-       `maintenance_plan.check_retention` for who needs them: writers, bronze's change-feed
+       `reelhouse.maintenance.plan.check_retention` for who needs them: writers, bronze's change-feed
        readers, time travel and `reelhouse train --input-version`).
 Run    `reelhouse maintain [--layers bronze,gold] [--retention-hours H [--force-retention]]
        [--dry-run] [--json]`.

@@ -14,7 +14,7 @@ from deltalake import DeltaTable, QueryBuilder
 from ingestion.generator import GeneratorOptions, generate_chunk
 from ingestion.jobs import monitor
 from ingestion.producer import produce
-from ingestion.tables import QOE_ALERTS, QOE_LIVE
+from ingestion.tables import MONITOR_CHECKPOINTS, QOE_ALERTS, QOE_LIVE
 from reelhouse.services.kafka import ensure_topic
 
 pytestmark = pytest.mark.integration
@@ -91,7 +91,7 @@ def test_a_replay_from_a_new_checkpoint_changes_no_window_and_keeps_when_alerts_
     before_live = sorted(_rows(settings, QOE_LIVE), key=_live_key)
     before_alerts = {a["alert_id"]: a for a in _rows(settings, QOE_ALERTS)}
     fresh = settings.with_overrides(home=settings.home)  # same tables...
-    for name in monitor.CHECKPOINTS.values():  # ...and new checkpoints: every event again
+    for name in MONITOR_CHECKPOINTS.values():  # ...and new checkpoints: every event again
         checkpoint = settings.checkpoint_path(name)
         checkpoint.rename(checkpoint.with_name(f"old-{name}"))
 
