@@ -124,7 +124,9 @@ def test_with_ldap_switched_on_a_client_without_valid_credentials_is_refused(end
         with pytest.raises(Exception, match="Error validating the login"):
             hive.connect(host="127.0.0.1", port=port, username="analyst", password="guess", auth="LDAP").cursor() \
                 .execute("select 1")
-        assert "Error validating LDAP user" in log.read_text(errors="replace")
+        # HiveServer2 logs through log4j: into the endpoint's log under <home>/_logs/
+        jvm_log = settings.logs_dir / "reelhouse-serve.log"
+        assert "Error validating LDAP user" in jvm_log.read_text(errors="replace")
     finally:
         processes.terminate(server.pid, 30)
 
