@@ -71,7 +71,7 @@ class Metastore:
         if not self.schema_marker.exists():
             self._create_schema()
             said.append("metastore schema created")
-        return [*said, f"jdbc {self.jdbc_url}"]
+        return [*said, f"clients connect with {self.jdbc_url}"]
 
     def status(self) -> list[str] | None:
         pid = self.running_pid()
