@@ -142,5 +142,5 @@ class StandaloneCluster:
 
     def stop(self, timeout: float = 30.0) -> list[str]:
         # workers first, so the master does not log them as lost
-        said = [line for daemon in reversed(self._known_daemons()) if (line := daemon.daemon.stop(timeout))]
+        said = [line for known in reversed(self._known_daemons()) if (line := known.daemon.stop(timeout))]
         return said or ["no Spark daemon running"]
