@@ -70,8 +70,8 @@ def lakehouse_with_catalog(tmp_path_factory):
         return lakehouse
 
     yield make
-    for metastore in started:
-        metastore.stop()
+    for metastore in started:  # stopped in order: the Derby shutdown first, then the process
+        assert metastore.stop()[0].startswith("metastore stopped")
 
 
 def cli_environment(settings: Settings) -> dict[str, str]:

@@ -71,11 +71,14 @@ class Daemon:
                 raise ReelhouseError(f"the {self.name} did not {what} in {timeout:.0f}s (log: {self.log_file})")
             time.sleep(0.2)
 
-    def stop(self, timeout: float) -> str | None:
-        """SIGTERM, then SIGKILL after `timeout`; the line to print, None when it was not running."""
+    def stop(self, timeout: float, orderly: Callable[[], None] | None = None) -> str | None:
+        """`orderly` (a shutdown the daemon understands), then SIGTERM, then SIGKILL after
+        `timeout`; the line to print, None when it was not running."""
         pid = self.running_pid()
         self.pid_file.unlink(missing_ok=True)
         if pid is None:
             return None
+        if orderly:
+            orderly()
         killed = processes.terminate(pid, timeout)
         return f"{self.name} {f'killed after {timeout:.0f}s' if killed else 'stopped'} (pid {pid})"

@@ -75,7 +75,7 @@ class Metastore:
 
     def status(self) -> list[str] | None:
         pid = self.running_pid()
-        return None if pid is None else [f"metastore running (pid {pid}); jdbc {self.jdbc_url}"]
+        return None if pid is None else [f"metastore running (pid {pid}); clients connect with {self.jdbc_url}"]
 
     def _create_schema(self) -> None:
         props = self.directory / "schematool.properties"
@@ -106,11 +106,11 @@ class Metastore:
         self.schema_marker.touch()
 
     def stop(self, timeout: float = 30.0) -> list[str]:
-        if self.running_pid() is not None:
-            # an orderly shutdown checkpoints the database; SIGTERM is the fallback
+        def shutdown() -> None:  # checkpoints the database; SIGTERM is the fallback
             subprocess.run(
                 [*processes.java_command(self._classpath(), 128), SERVER_CLASS, "shutdown",
                  "-h", self.host, "-p", str(self.port)],
                 capture_output=True, timeout=timeout,
             )
-        return [self.daemon.stop(timeout) or "metastore not running"]
+
+        return [self.daemon.stop(timeout, orderly=shutdown) or "metastore not running"]
