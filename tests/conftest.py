@@ -72,7 +72,7 @@ def lakehouse_with_catalog(tmp_path_factory):
     yield make
     for metastore in started:  # the Derby shutdown first, then the process: stop names what it stopped
         said = metastore.stop()
-        assert said[0] != "metastore not running" and f"(pid " in said[0], said
+        assert said[0] != "metastore not running" and "(pid " in said[0], said
 
 
 def cli_environment(settings: Settings) -> dict[str, str]:
