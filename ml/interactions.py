@@ -21,14 +21,12 @@ from collections.abc import Callable
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from ml.evidence import COMPLETED_AT, COMPLETION_BONUS, SKIP_PENALTY
 from ml.tables import ALL
-
-COMPLETED_AT = 0.9
-COMPLETION_BONUS = 0.5
-SKIP_PENALTY = 1.0
 
 
 def view_evidence() -> Column:
+    """`ml.evidence.view_evidence` as a Spark column."""
     completion = F.least(F.greatest(F.col("completion_ratio"), F.lit(0.0)), F.lit(1.0))
     return (
         completion

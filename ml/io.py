@@ -7,15 +7,18 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from delta.tables import DeltaTable
 from pyspark.errors import AnalysisException
+from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from foundation.delta import is_delta_table
 from foundation.errors import ReelhouseError
 from foundation.settings import Settings
-from ml.tables import OUTPUTS, VIEWS
+from ml.tables import ITEM_FACTORS_FILE, OUTPUTS, VIEWS
 
 
 def output_tables(settings: Settings) -> dict[str, Path]:
@@ -68,6 +71,18 @@ def save_models(settings: Settings, model_version: str, models: dict[str, object
         model.write().overwrite().save(str(directory / name))
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
     return directory
+
+
+def save_item_factors(settings: Settings, model_version: str, model: ALSModel, item_labels: list[str]) -> Path:
+    """The ALS item factors by video_id, as one Parquet file the live recommender reads without a JVM."""
+    rows = sorted(model.itemFactors.collect(), key=lambda r: r.id)
+    table = pa.table({
+        "video_id": [item_labels[r.id] for r in rows],
+        "features": pa.array([list(r.features) for r in rows], pa.list_(pa.float64())),
+    })
+    path = model_dir(settings, model_version) / ITEM_FACTORS_FILE
+    pq.write_table(table, path)
+    return path
 
 
 # -- bring your own interactions --------------------------------------------------------------

@@ -1,90 +1,159 @@
-"""`reelhouse recommend`: a user's recommendations from the gold Delta tables, without a JVM.
+"""A user's recommendations from the gold Delta tables, without a JVM: what `reelhouse recommend`,
+the dashboard's user lookup and the HTTP API answer (the same function, so the same answer).
 
-Reads gold.user_recommendations, and for a user the model has never seen, gold.popular_videos
-(the most valued titles per region and genre) with the user's region from gold.dim_users or
-`--region`, and their genre from `--genre` (the genres a new member picks when signing up).
-Titles come from gold.dim_videos. The `deltalake` package (delta-rs) reads the tables.
+Fallbacks, in order:
+1. gold.user_recommendations_live: the real-time recommender's list (`reelhouse live-recommender`),
+2. gold.user_recommendations: the batch ALS list of the last `reelhouse train`,
+3. cold start: gold.popular_videos (the most valued titles per region and genre) for the user's
+   region from gold.dim_users or `region`, and `genre` (the genres a new member picks).
+Titles come from gold.dim_videos. A `Recommender` keeps the tables in memory and reloads one
+only when its Delta version changes, so a long-running server answers without a table scan.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deltalake import DeltaTable
+import pandas as pd
 
 from foundation import delta_rs
 from foundation.delta import is_delta_table
 from foundation.errors import ReelhouseError
 from foundation.settings import Settings
-from ml.tables import ALL, POPULAR_VIDEOS, USER_RECOMMENDATIONS
+from ml.tables import ALL, POPULAR_VIDEOS, USER_RECOMMENDATIONS, USER_RECOMMENDATIONS_LIVE, VIDEOS
+
+USERS = ("gold", "dim_users")
 
 
 @dataclass
 class Recommendation:
     rank: int
     video_id: str
-    score: float
+    score: float | None
     title: str = ""
     genre: str = ""
+    reason: str = ""
 
 
 @dataclass
 class Answer:
     user_id: str
-    strategy: str  # "als" or "cold_start"
+    strategy: str  # "live", "als" or "cold_start"
     explanation: str
     model_version: str
     items: list[Recommendation] = field(default_factory=list)
 
 
-def _table(path: Path, what: str) -> DeltaTable:
-    return delta_rs.open_table(path, f"no {what} at {path}; run `reelhouse train` first")
+@dataclass
+class _Snapshot:
+    """One table in memory, at one Delta version."""
+
+    version: int | None = None
+    rows: dict = field(default_factory=dict)
 
 
-def _rows(table: DeltaTable, filters: list[tuple], columns: list[str]) -> list[dict]:
-    """Rows matching every (column, operator, value) filter."""
-    where = " and ".join(f"{column} {operator} {delta_rs.literal(value)}" for column, operator, value in filters)
-    return delta_rs.rows(f"select {', '.join(columns)} from t where {where}", t=table)
+class Recommender:
+    """The serving tables in memory. `only_user` loads one user's rows (a one-off answer)."""
+
+    def __init__(self, settings: Settings, only_user: str | None = None) -> None:
+        self.settings, self.only_user = settings, only_user
+        self._tables = {name: _Snapshot() for name in ("live", "batch", "popular", "users", "videos")}
+        self._lock = threading.Lock()
+        self.refresh()
+
+    def _path(self, name: str) -> Path:
+        table = {"live": USER_RECOMMENDATIONS_LIVE, "batch": USER_RECOMMENDATIONS, "popular": POPULAR_VIDEOS,
+                 "users": USERS, "videos": VIDEOS}[name]
+        return self.settings.table_path(*table)
+
+    def refresh(self) -> bool:
+        """Reload the tables whose Delta version changed; True when one did."""
+        changed = False
+        for name, snapshot in self._tables.items():
+            path = self._path(name)
+            version = delta_rs.version(path) if is_delta_table(path) else None
+            if version != snapshot.version:
+                rows = self._load(name, path) if version is not None else {}
+                with self._lock:
+                    self._tables[name] = _Snapshot(version, rows)
+                changed = True
+        return changed
+
+    def versions(self) -> dict[str, int | None]:
+        return {name: snapshot.version for name, snapshot in self._tables.items()}
+
+    def _where_user(self, column: str = "user_id") -> str:
+        return f" where {column} = {delta_rs.literal(self.only_user)}" if self.only_user is not None else ""
+
+    def _load(self, name: str, path: Path) -> dict:
+        if name in ("live", "batch"):
+            reason = "reason" if name == "live" else "'' as reason"
+            frame = delta_rs.query(f"select user_id, rank, video_id, score, {reason}, model_version from t"
+                                   f"{self._where_user()} order by user_id, rank", t=path)
+            return {user: list(group.itertuples(index=False)) for user, group in frame.groupby("user_id", sort=False)}
+        if name == "popular":
+            frame = delta_rs.query("select region, lower(genre) as genre, rank, video_id, score, model_version "
+                                   "from t order by region, genre, rank", t=path)
+            return {key: list(group.itertuples(index=False)) for key, group in frame.groupby(["region", "genre"])}
+        if name == "users":
+            frame = delta_rs.query(f"select user_id, latest_region from t{self._where_user()}", t=path)
+            return dict(zip(frame.user_id, frame.latest_region, strict=True))
+        frame = delta_rs.query("select video_id, title, genre from t", t=path)
+        return {r.video_id: (r.title, r.genre) for r in frame.itertuples(index=False)}
+
+    def answer(self, user_id: str, k: int, region: str | None = None, genre: str | None = None) -> Answer:
+        with self._lock:
+            tables = {name: snapshot for name, snapshot in self._tables.items()}
+        live, batch = tables["live"].rows.get(user_id), tables["batch"].rows.get(user_id)
+        if live:
+            rows = [r for r in live if r.rank <= k]
+            answer = Answer(user_id, "live", "real-time: rebuilt from the user's views as they arrive "
+                            "(continue watching, then ALS folded in with the latest views)",
+                            rows[0].model_version or "", _items(rows))
+        elif batch:
+            rows = [r for r in batch if r.rank <= k]
+            answer = Answer(user_id, "als", "personal: ALS on the user's viewing history, titles they have seen "
+                            "left out", rows[0].model_version, _items(rows, "personal (ALS)"))
+        elif tables["batch"].version is None and tables["live"].version is None:
+            raise ReelhouseError(f"no gold.user_recommendations at {self._path('batch')}; "
+                                 "run `reelhouse train` first")
+        else:
+            answer = self._cold_start(tables, user_id, k, region, genre)
+        videos = tables["videos"].rows
+        for item in answer.items:
+            item.title, item.genre = videos.get(item.video_id, ("", ""))
+        return answer
+
+    def _cold_start(self, tables: dict[str, _Snapshot], user_id: str, k: int, region: str | None,
+                    genre: str | None) -> Answer:
+        reasons = [f"{user_id} is not in the model (no view it could learn a taste from): cold start"]
+        if region is None:
+            region = tables["users"].rows.get(user_id)
+            if region:
+                reasons.append(f"region {region} from gold.dim_users")
+        else:
+            region = region.upper()
+            reasons.append(f"region {region} as given")
+        if genre:
+            reasons.append(f"genre {genre} as given")
+        for segment_region, segment_genre in _segments(region, genre):
+            rows = [r for r in tables["popular"].rows.get((segment_region, segment_genre.lower()), []) if r.rank <= k]
+            if rows:
+                where = "everywhere" if segment_region == ALL else f"in region {segment_region}"
+                what = "titles" if segment_genre == ALL else f"{segment_genre} titles"
+                reasons.append(f"showing the {what} valued by the most viewers {where}")
+                why = "popular" + ("" if segment_genre == ALL else f" {segment_genre}") + \
+                      ("" if segment_region == ALL else f" in your region ({segment_region})")
+                return Answer(user_id, "cold_start", "; ".join(reasons), rows[0].model_version, _items(rows, why))
+        raise ReelhouseError("gold.popular_videos is empty; run `reelhouse train` on some views first")
 
 
-def recommend(settings: Settings, user_id: str, k: int, region: str | None = None,
-              genre: str | None = None) -> Answer:
-    recommendations = _table(settings.table_path(*USER_RECOMMENDATIONS), "gold.user_recommendations")
-    rows = _rows(recommendations, [("user_id", "=", user_id), ("rank", "<=", k)],
-                 ["rank", "video_id", "score", "model_version"])
-    if rows:
-        rows.sort(key=lambda r: r["rank"])
-        answer = Answer(user_id, "als", "personal: ALS on the user's viewing history, titles they have seen left out",
-                        rows[0]["model_version"], [Recommendation(r["rank"], r["video_id"], r["score"]) for r in rows])
-    else:
-        answer = _cold_start(settings, user_id, k, region, genre)
-    return _with_titles(settings, answer)
-
-
-def _cold_start(settings: Settings, user_id: str, k: int, region: str | None, genre: str | None) -> Answer:
-    reasons = [f"{user_id} is not in the model (no view it could learn a taste from): cold start"]
-    if region is None:
-        region = _known_region(settings, user_id)
-        if region:
-            reasons.append(f"region {region} from gold.dim_users")
-    else:
-        region = region.upper()
-        reasons.append(f"region {region} as given")
-    if genre:
-        reasons.append(f"genre {genre} as given")
-    popular = _table(settings.table_path(*POPULAR_VIDEOS), "gold.popular_videos")
-    for segment_region, segment_genre in _segments(region, genre):
-        filters = [("region", "=", segment_region), ("lower(genre)", "=", segment_genre.lower()), ("rank", "<=", k)]
-        rows = _rows(popular, filters, ["rank", "video_id", "score", "model_version"])
-        if rows:
-            rows.sort(key=lambda r: r["rank"])
-            where = "everywhere" if segment_region == ALL else f"in region {segment_region}"
-            what = "titles" if segment_genre == ALL else f"{segment_genre} titles"
-            reasons.append(f"showing the {what} valued by the most viewers {where}")
-            return Answer(user_id, "cold_start", "; ".join(reasons), rows[0]["model_version"],
-                          [Recommendation(r["rank"], r["video_id"], r["score"]) for r in rows])
-    raise ReelhouseError("gold.popular_videos is empty; run `reelhouse train` on some views first")
+def _items(rows: list, reason: str | None = None) -> list[Recommendation]:
+    return [Recommendation(int(r.rank), r.video_id, None if pd.isna(r.score) else float(r.score),
+                           reason=reason if reason is not None else r.reason)
+            for r in sorted(rows, key=lambda r: r.rank)]
 
 
 def _segments(region: str | None, genre: str | None) -> list[tuple[str, str]]:
@@ -93,23 +162,7 @@ def _segments(region: str | None, genre: str | None) -> list[tuple[str, str]]:
     return [(r, g) for r, g in dict.fromkeys(candidates) if r and g]
 
 
-def _known_region(settings: Settings, user_id: str) -> str | None:
-    path = settings.table_path("gold", "dim_users")
-    if not is_delta_table(path):
-        return None
-    rows = _rows(delta_rs.open_table(path), [("user_id", "=", user_id)], ["latest_region"])
-    return rows[0]["latest_region"] if rows else None
-
-
-def _with_titles(settings: Settings, answer: Answer) -> Answer:
-    path = settings.table_path("gold", "dim_videos")
-    if not is_delta_table(path) or not answer.items:
-        return answer
-    ids = ", ".join(delta_rs.literal(i.video_id) for i in answer.items)
-    rows = delta_rs.rows(f"select video_id, title, genre from t where video_id in ({ids})", t=path)
-    names = {r["video_id"]: r for r in rows}
-    for item in answer.items:
-        if item.video_id in names:
-            item.title, item.genre = names[item.video_id]["title"], names[item.video_id]["genre"]
-    return answer
-
+def recommend(settings: Settings, user_id: str, k: int, region: str | None = None,
+              genre: str | None = None) -> Answer:
+    """One answer, reading only this user's rows (the CLI and the dashboard)."""
+    return Recommender(settings, only_user=user_id).answer(user_id, k, region, genre)

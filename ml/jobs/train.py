@@ -89,6 +89,8 @@ def run(spark: SparkSession, settings: Settings, options: TrainOptions) -> Train
         settings, MODEL_METRICS,
     )
     io.save_models(settings, result.model_version, models, manifest)
+    if result.final:
+        io.save_item_factors(settings, result.model_version, result.final.model, result.final.index.items.labels)
     views.unpersist()
     return result
 

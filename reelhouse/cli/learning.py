@@ -1,5 +1,5 @@
-"""`reelhouse train|recommend`: the models trained on gold (or on an interactions file), and a
-user's recommendations served from gold."""
+"""`reelhouse train|recommend|live-recommender|api`: the models trained on gold (or on an
+interactions file), the real-time recommender, and a user's recommendations served from gold."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 
 from foundation.errors import ReelhouseError
 from foundation.settings import Settings
-from reelhouse.cli.arguments import non_negative_int, positive_int
+from reelhouse.cli.arguments import non_negative_float, non_negative_int, port, positive_float, positive_int
+from reelhouse.cli.services import BACKGROUND, act
 
 
 def register(commands) -> dict:
@@ -30,7 +31,26 @@ def register(commands) -> dict:
     recommend.add_argument("-k", "--k", type=positive_int, default=10, help="how many (default 10)")
     recommend.add_argument("--region", help="a new user's region (default: gold.dim_users)")
     recommend.add_argument("--genre", help="a new user's preferred genre, e.g. Drama")
-    return {"train": _train, "recommend": _recommend}
+
+    live = commands.add_parser("live-recommender",
+                               help="each user's top-k rebuilt as their views arrive (Kafka -> gold, streaming)")
+    live.add_argument("action", nargs="?", default="run", choices=("run", *BACKGROUND),
+                      help="run in the foreground (default), or start/stop/status in the background")
+    live.add_argument("-k", "--k", type=positive_int, default=10, help="recommendations per user (default 10)")
+    live.add_argument("--available-now", action="store_true", help="process what the topic holds, then exit")
+    live.add_argument("--from-earliest", action="store_true",
+                      help="a new job starts at the topic's first event (default: its latest)")
+    live.add_argument("--trigger-seconds", type=positive_float, default=0.5,
+                      help="micro-batch interval (default 0.5)")
+    live.add_argument("--timeout", type=non_negative_float, help="stop after this many seconds")
+
+    api = commands.add_parser("api", help="the recommendations HTTP API (FastAPI; GET /users/{id}/recommendations)")
+    api.add_argument("action", nargs="?", default="run", choices=("run", *BACKGROUND),
+                     help="run in the foreground (default), or start/stop/status in the background")
+    api.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1; "
+                     "elsewhere only with REELHOUSE_API_TOKEN set)")
+    api.add_argument("--port", type=port, default=8000, help="port (default 8000)")
+    return {"train": _train, "recommend": _recommend, "live-recommender": _live_recommender, "api": _api}
 
 
 def _train(settings: Settings, args: argparse.Namespace) -> None:
@@ -71,4 +91,44 @@ def _recommend(settings: Settings, args: argparse.Namespace) -> None:
     print(f"{answer.user_id}: {answer.explanation} (model {answer.model_version})")
     for item in answer.items:
         label = f"{item.title} [{item.genre}]" if item.title else ""
-        print(f"{item.rank:>3}  {item.video_id}  {item.score:10.4f}  {label}")
+        score = "" if item.score is None else f"{item.score:.4f}"
+        print(f"{item.rank:>3}  {item.video_id}  {score:>10}  {label}  ({item.reason})")
+
+
+def _live_recommender(settings: Settings, args: argparse.Namespace) -> None:
+    from reelhouse.services.live_recommender import READY, LiveRecommenderService
+
+    if args.action != "run":
+        act(args.action, "live recommender",
+            LiveRecommenderService(settings, args.k, args.from_earliest, args.trigger_seconds))
+        return
+    from foundation.spark import build_spark
+    from ml.jobs import live
+    from ml.tables import USER_RECOMMENDATIONS_LIVE
+    from reelhouse.services.kafka import require_broker
+
+    require_broker(settings.bootstrap_servers)
+    options = live.LiveOptions(k=args.k, available_now=args.available_now, trigger_seconds=args.trigger_seconds,
+                               starting_offsets="earliest" if args.from_earliest else "latest",
+                               timeout_seconds=args.timeout)
+    spark = build_spark(settings, "reelhouse-live-recommender")
+
+    def started(model_version: str | None) -> None:
+        model = model_version or "(none yet: cold start only)"
+        print(f"{READY}: {settings.topic} -> {settings.table_path(*USER_RECOMMENDATIONS_LIVE)}, model {model}"
+              + ("" if args.available_now else "; Ctrl-C stops"), flush=True)
+
+    report = live.run(spark, settings, options, on_start=started)
+    print(f"live recommender: {report.views:,} started views in {report.batches} batches, "
+          f"{report.users_updated:,} user lists rebuilt in {report.seconds:.1f}s")
+
+
+def _api(settings: Settings, args: argparse.Namespace) -> None:
+    import sys
+
+    from reelhouse.services.api import Api
+
+    api = Api(settings, args.host, args.port)
+    if args.action == "run":
+        sys.exit(api.run())
+    act(args.action, "recommendations API", api)

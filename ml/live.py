@@ -1,0 +1,255 @@
+"""The real-time recommender's computation (numpy and pandas, no Spark, no IO).
+
+For a user with new views, their top-k is rebuilt from their whole history:
+1. **continue watching**: titles left unfinished (resume) and the next episode of a series in
+   progress, most recent first, at most `continue_slots` of them;
+2. **fold-in**: the user's ALS vector solved again from their history with the trained item
+   factors fixed (the user step of Spark's implicit ALS, see `fold_in`), every title scored,
+   titles they already watched left out;
+3. **cold start** when there is no vector (a new user, or a history only of titles the model
+   has never seen): the titles most valued in their region and the genre they watch last,
+   from gold.popular_videos.
+Titles the user has finished never appear.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ml.evidence import COMPLETED_AT, view_evidence
+from ml.tables import ALL
+
+CONTINUE_SLOTS = 3  # at most this many "continue watching" entries at the top of a list
+LIVE_COLUMNS = ("user_id", "rank", "video_id", "score", "reason", "model_version", "reflects_event_at")
+
+
+@dataclass(frozen=True)
+class ItemModel:
+    """The trained item factors of implicit ALS and the parameters the user step needs."""
+
+    model_version: str
+    item_ids: np.ndarray  # video_id per row of `factors`
+    factors: np.ndarray  # (items, rank), float64
+    alpha: float
+    reg_param: float
+    position: dict[str, int] = field(repr=False)
+    gram: np.ndarray = field(repr=False)  # YᵀY over every item, as Spark's solver adds it
+
+    @classmethod
+    def of(cls, model_version: str, item_ids: Iterable[str], factors: np.ndarray, alpha: float,
+           reg_param: float) -> ItemModel:
+        ids = np.asarray(list(item_ids), dtype=object)
+        matrix = np.asarray(factors, dtype=np.float64)
+        return cls(model_version, ids, matrix, alpha, reg_param, {v: i for i, v in enumerate(ids)},
+                   matrix.T @ matrix)
+
+
+def fold_in(model: ItemModel, items: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
+    """A user's vector from their (item position, summed evidence) with the item factors fixed.
+
+    Spark's implicit ALS user step (ALS.computeFactors): confidence c = 1 + alpha·|r|,
+    preference p = 1 for r > 0 else 0, and
+        x = (YᵀY + Σ_i alpha·|r_i|·y_i y_iᵀ + λ·n⁺·I)⁻¹ · Σ_{r_i>0} (1 + alpha·r_i)·y_i
+    with n⁺ the user's positive interactions: the minimiser of Σ_i c_i (p_i - x·y_i)² + λ n⁺ |x|²
+    over every item (unobserved ones with c = 1, p = 0). None without a positive interaction
+    (Spark's solve is not defined there either: such users get the cold start).
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    positive = weights > 0
+    if not positive.any():
+        return None
+    y = model.factors[np.asarray(items, dtype=np.int64)]
+    extra = model.alpha * np.abs(weights)
+    normal = model.gram + (y.T * extra) @ y + model.reg_param * positive.sum() * np.eye(y.shape[1])
+    right = ((1.0 + extra[positive])[:, None] * y[positive]).sum(axis=0)
+    return np.linalg.solve(normal, right)
+
+
+@dataclass
+class TitleState:
+    """What a user's views of one title add up to."""
+
+    weight: float = 0.0  # summed evidence
+    last_at: pd.Timestamp | None = None
+    last_completion: float = 0.0
+    last_skipped: bool = False
+    finished: bool = False  # some view reached COMPLETED_AT
+
+
+@dataclass
+class UserHistory:
+    titles: dict[str, TitleState] = field(default_factory=dict)
+    region: str | None = None
+    last_genre: str | None = None
+    newest_at: pd.Timestamp | None = None
+
+
+HISTORY_COLUMNS = ("event_id", "user_id", "video_id", "event_at", "completion_ratio", "is_skipped", "region", "genre")
+
+
+class Histories:
+    """Every user's viewing history, fed with started views (HISTORY_COLUMNS), each view once."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, UserHistory] = {}
+        self._events: set[str] = set()
+
+    def fresh(self, views: pd.DataFrame) -> pd.DataFrame:
+        """The views not taken in before (by event_id), each once, in time order."""
+        return views[~views.event_id.isin(self._events)].drop_duplicates("event_id").sort_values(
+            ["event_at", "event_id"], kind="stable")
+
+    def add(self, views: pd.DataFrame) -> set[str]:
+        """Add views not seen before (by event_id), in time order; the users they touched."""
+        fresh = self.fresh(views)
+        if fresh.empty:
+            return set()
+        self._events.update(fresh.event_id)
+        evidence = view_evidence(fresh.completion_ratio.fillna(0.0).to_numpy(), fresh.is_skipped.to_numpy())
+        for row, weight in zip(fresh.itertuples(index=False), evidence, strict=True):
+            history = self.users.setdefault(row.user_id, UserHistory())
+            state = history.titles.setdefault(row.video_id, TitleState())
+            state.weight += float(weight)
+            state.last_at, state.last_completion = row.event_at, row.completion_ratio
+            state.last_skipped = row.is_skipped
+            state.finished = state.finished or row.completion_ratio >= COMPLETED_AT
+            history.region = row.region or history.region
+            history.last_genre = row.genre or history.last_genre
+            history.newest_at = row.event_at if history.newest_at is None else max(history.newest_at, row.event_at)
+        return set(fresh.user_id)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Titles by id (title, genre) and, for series, the episode that follows each episode."""
+
+    titles: dict[str, tuple[str, str]]
+    next_episode: dict[str, str]
+    series: dict[str, tuple[str, str]]  # episode video_id -> (series id, series title)
+    durations: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, videos: pd.DataFrame) -> Catalog:
+        """videos: video_id, title, genre, duration_seconds[, series_id, series_title, season, episode]."""
+        titles = {r.video_id: (r.title, r.genre) for r in videos.itertuples(index=False)}
+        durations = dict(zip(videos.video_id, videos.duration_seconds.astype(float), strict=True)) \
+            if "duration_seconds" in videos.columns else {}
+        following, names = {}, {}
+        if "series_id" in videos.columns:
+            episodes = videos[videos.series_id.notna()].sort_values(["series_id", "season", "episode"])
+            for _, series in episodes.groupby("series_id", sort=False):
+                ids = list(series.video_id)
+                following.update(zip(ids[:-1], ids[1:], strict=True))
+                name = series.series_title.iloc[0] if "series_title" in series else series.title.iloc[0]
+                names.update(dict.fromkeys(ids, (series.series_id.iloc[0], name)))
+        return cls(titles, following, names, durations)
+
+    def completion(self, video_id: pd.Series, watch_seconds: pd.Series) -> pd.Series:
+        """watch time over the title's duration, at most 1 (as gold.fct_views); 0 for a title
+        the catalog does not know yet (no duration to divide by)."""
+        duration = video_id.map(self.durations)
+        return (watch_seconds / duration).clip(upper=1.0).fillna(0.0)
+
+    def title(self, video_id: str) -> str:
+        return self.titles.get(video_id, (video_id, ""))[0]
+
+
+@dataclass(frozen=True)
+class Popular:
+    """gold.popular_videos in memory: (region, genre) -> video ids, most valued first."""
+
+    segments: dict[tuple[str, str], list[tuple[str, float]]]
+
+    @classmethod
+    def of(cls, rows: pd.DataFrame) -> Popular:
+        segments: dict[tuple[str, str], list[tuple[str, float]]] = {}
+        for row in rows.sort_values(["region", "genre", "rank"]).itertuples(index=False):
+            segments.setdefault((row.region, row.genre.lower()), []).append((row.video_id, float(row.score)))
+        return cls(segments)
+
+    def ranked(self, region: str | None, genre: str | None) -> list[tuple[str, float, str]]:
+        """(video_id, score, reason): the most specific segment first, then the wider ones."""
+        candidates = [(region, genre), (region, ALL), (ALL, genre), (ALL, ALL)]
+        ranked, placed = [], set()
+        for segment_region, segment_genre in dict.fromkeys(candidates):
+            if not segment_region or not segment_genre:
+                continue
+            where = "" if segment_region == ALL else f" in {segment_region}"
+            what = "" if segment_genre == ALL else f" {segment_genre}"
+            for video_id, score in self.segments.get((segment_region, segment_genre.lower()), []):
+                if video_id not in placed:
+                    placed.add(video_id)
+                    ranked.append((video_id, score, f"popular{what}{where}"))
+        return ranked
+
+
+def continue_watching(history: UserHistory, catalog: Catalog) -> list[tuple[str, pd.Timestamp, str]]:
+    """(video_id, when, reason), most recent first: unfinished titles to resume, and the next
+    episode after the latest finished one of each series, when it is not finished yet."""
+    entries: dict[str, tuple[pd.Timestamp, str]] = {}
+    for video_id, state in history.titles.items():
+        if not state.finished and not state.last_skipped and state.last_completion > 0:
+            entries[video_id] = (state.last_at, "continue watching")
+    latest_per_series: dict[tuple[str, str], tuple[pd.Timestamp, str]] = {}
+    for video_id, state in history.titles.items():
+        series = catalog.series.get(video_id)
+        in_progress = state.finished and series is not None and video_id in catalog.next_episode
+        if in_progress and (series not in latest_per_series or state.last_at > latest_per_series[series][0]):
+            latest_per_series[series] = (state.last_at, video_id)
+    for (_, name), (when, episode) in latest_per_series.items():
+        following = catalog.next_episode[episode]
+        done = history.titles.get(following)
+        if (done is None or not done.finished) and (following not in entries or entries[following][0] < when):
+            entries[following] = (when, f"next episode of {name}")
+    ordered = sorted(entries.items(), key=lambda item: (item[1][0], item[0]), reverse=True)
+    return [(video_id, when, reason) for video_id, (when, reason) in ordered]
+
+
+def user_vector(history: UserHistory, model: ItemModel) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """(vector or None, item positions, weights) of the titles the model knows, in a fixed order."""
+    known = sorted(v for v in history.titles if v in model.position)
+    items = np.array([model.position[v] for v in known], dtype=np.int64)
+    weights = np.array([history.titles[v].weight for v in known], dtype=np.float64)
+    return fold_in(model, items, weights), items, weights
+
+
+def recommend(user_id: str, history: UserHistory, model: ItemModel | None, catalog: Catalog,
+              popular: Popular, k: int, continue_slots: int = CONTINUE_SLOTS) -> pd.DataFrame:
+    """The user's top-k as LIVE_COLUMNS rows (scores rounded, so a replay gives equal rows)."""
+    rows: list[tuple[str, float | None, str]] = []  # (video_id, score, reason)
+    vector, items, weights = user_vector(history, model) if model else (None, np.array([]), np.array([]))
+    scores = model.factors @ vector if vector is not None else None
+    for video_id, _, reason in continue_watching(history, catalog)[:min(continue_slots, k)]:
+        known = scores is not None and video_id in model.position
+        rows.append((video_id, float(scores[model.position[video_id]]) if known else None, reason))
+    placed = {video_id for video_id, _, _ in rows} | set(history.titles)
+    wanted = k - len(rows)
+    if scores is not None and wanted > 0:
+        masked = scores.copy()
+        for video_id in placed:
+            if video_id in model.position:
+                masked[model.position[video_id]] = -np.inf
+        top = np.argsort(-masked, kind="stable")[:wanted]
+        liked = items[weights > 0]
+        for position in top:
+            if not np.isfinite(masked[position]):
+                break
+            because = liked[np.argmax(model.factors[liked] @ model.factors[position])]
+            rows.append((model.item_ids[position], float(masked[position]),
+                         f"because you watched {catalog.title(model.item_ids[int(because)])}"))
+    elif wanted > 0:
+        for video_id, score, why in popular.ranked(history.region, history.last_genre):
+            if len(rows) == k:
+                break
+            if video_id not in placed:
+                rows.append((video_id, score, why))
+    return pd.DataFrame(
+        [(user_id, rank, video_id, None if score is None else round(score, 6), reason,
+          model.model_version if model else None, history.newest_at)
+         for rank, (video_id, score, reason) in enumerate(rows, start=1)],
+        columns=list(LIVE_COLUMNS),
+    )

@@ -1,0 +1,108 @@
+"""The real-time recommender's computation on small inline data (numpy and pandas only)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml import live
+
+
+def _model(items: int = 12, rank: int = 4, seed: int = 3, alpha: float = 2.0, reg: float = 0.3) -> live.ItemModel:
+    factors = np.random.default_rng(seed).normal(0, 0.5, (items, rank))
+    return live.ItemModel.of("v1", [f"v{i:02d}" for i in range(items)], factors, alpha, reg)
+
+
+def _full_least_squares(model: live.ItemModel, weights: dict[int, float]) -> np.ndarray:
+    """min_x Σ_i c_i (p_i - x·y_i)² + λ n⁺ |x|² over every item, as one stacked least-squares problem."""
+    confidence = np.ones(len(model.item_ids))
+    preference = np.zeros(len(model.item_ids))
+    for item, r in weights.items():
+        confidence[item] = 1 + model.alpha * abs(r)
+        preference[item] = 1.0 if r > 0 else 0.0
+    positives = sum(r > 0 for r in weights.values())
+    rank = model.factors.shape[1]
+    design = np.vstack([np.sqrt(confidence)[:, None] * model.factors,
+                        np.sqrt(model.reg_param * positives) * np.eye(rank)])
+    target = np.concatenate([np.sqrt(confidence) * preference, np.zeros(rank)])
+    return np.linalg.lstsq(design, target, rcond=None)[0]
+
+
+def test_fold_in_is_the_least_squares_solve_with_item_factors_fixed():
+    model = _model()
+    weights = {1: 1.5, 4: 0.6, 7: -1.0, 9: 2.9}
+    vector = live.fold_in(model, np.array(list(weights)), np.array(list(weights.values())))
+    np.testing.assert_allclose(vector, _full_least_squares(model, weights), atol=1e-9)
+
+
+def test_fold_in_needs_a_positive_interaction():
+    assert live.fold_in(_model(), np.array([2, 3]), np.array([-1.0, 0.0])) is None
+
+
+def _views(*rows) -> pd.DataFrame:
+    """(event_id, user, video, minute, completion, skipped) -> history rows."""
+    return pd.DataFrame(
+        [(e, u, v, pd.Timestamp("2025-05-14T10:00Z") + pd.Timedelta(minutes=m), c, s, "US", "Drama")
+         for e, u, v, m, c, s in rows],
+        columns=list(live.HISTORY_COLUMNS),
+    )
+
+
+SERIES = pd.DataFrame({
+    "video_id": ["v00", "v01", "v02", "v03", "v04", "v05"],
+    "title": ["Pilot", "Second", "Third", "Film A", "Film B", "Film C"],
+    "genre": ["Drama"] * 6,
+    "duration_seconds": [3000] * 6,
+    "series_id": ["s1", "s1", "s1", None, None, None],
+    "series_title": ["The Series", "The Series", "The Series", None, None, None],
+    "season": [1, 1, 1, None, None, None],
+    "episode": [1, 2, 3, None, None, None],
+})
+
+
+def test_after_an_episode_the_next_one_ranks_first():
+    histories = live.Histories()
+    histories.add(_views(("e1", "u", "v00", 0, 1.0, False), ("e2", "u", "v01", 50, 0.95, False),
+                         ("e3", "u", "v03", 5, 1.0, False)))
+    catalog = live.Catalog.of(SERIES)
+    rows = live.recommend("u", histories.users["u"], _model(6), catalog, live.Popular({}), 4)
+    assert rows.video_id.iloc[0] == "v02"
+    assert rows.reason.iloc[0] == "next episode of The Series"
+    assert not {"v00", "v01", "v03"} & set(rows.video_id), "finished titles never appear"
+
+
+def test_an_unfinished_title_is_resumed_and_a_skipped_one_is_not():
+    histories = live.Histories()
+    histories.add(_views(("e1", "u", "v03", 0, 0.4, False), ("e2", "u", "v04", 10, 0.02, True),
+                         ("e3", "u", "v05", 20, 1.0, False)))
+    rows = live.recommend("u", histories.users["u"], _model(6), live.Catalog.of(SERIES), live.Popular({}), 5)
+    assert rows.video_id.iloc[0] == "v03" and rows.reason.iloc[0] == "continue watching"
+    assert "v04" not in set(rows.video_id) and "v05" not in set(rows.video_id)
+    assert rows["rank"].tolist() == list(range(1, len(rows) + 1))
+    assert rows.reason.iloc[1:].str.startswith("because you watched").all()
+
+
+def test_a_view_seen_twice_counts_once():
+    histories = live.Histories()
+    assert histories.add(_views(("e1", "u", "v03", 0, 0.5, False))) == {"u"}
+    assert histories.add(_views(("e1", "u", "v03", 0, 0.5, False))) == set()
+    assert histories.users["u"].titles["v03"].weight == pytest.approx(0.5)
+
+
+def test_titles_the_model_never_saw_fall_back_to_popular_in_their_genre():
+    histories = live.Histories()
+    histories.add(_views(("e1", "u", "brand_new", 0, 1.0, False)))
+    popular = live.Popular.of(pd.DataFrame({
+        "region": ["US", "US", "all"], "genre": ["Drama", "Drama", "all"], "rank": [1, 2, 1],
+        "video_id": ["v04", "brand_new", "v05"], "score": [9.0, 8.0, 7.0],
+    }))
+    rows = live.recommend("u", histories.users["u"], _model(6), live.Catalog.of(SERIES), popular, 3)
+    assert rows.video_id.tolist() == ["v04", "v05"]  # brand_new is finished; then the wider segment
+    assert rows.reason.tolist() == ["popular Drama in US", "popular"]
+
+
+def test_completion_of_a_title_not_yet_in_the_catalog_is_zero():
+    catalog = live.Catalog.of(SERIES)
+    completion = catalog.completion(pd.Series(["v00", "nope"]), pd.Series([6000.0, 100.0]))
+    assert completion.tolist() == [1.0, 0.0]
