@@ -9,6 +9,14 @@ startup time and failures grow when the bitrate presses on the bandwidth or the 
 the region badly. Whether a view completes depends on taste, on whether a recommendation fit
 that taste, and on the stalls.
 
+Series: a share of the titles (SERIES_SHARE) are the pilot of a series of 1-2 seasons of 5-8
+episodes, with the pilot's genre (the community taste of a series is its pilot's). A viewer
+reaches episode 2 onwards only by watching on: after finishing an episode, the next view of the
+session is the next episode at the BINGE rate; a session begins with the viewer's series of the
+week (at the episode their pace of EPISODES_PER_DAY has reached) at the CONTINUE_SERIES rate;
+and after leaving a title between 10 % and 90 %, the next view of the session resumes it (the
+rest of it) at the RESUME rate. Continuations are the viewer's own, never `recommended`.
+
 Everything is drawn from one `random.Random(seed)`, so a seed gives the same events.
 """
 
@@ -20,7 +28,7 @@ import json
 import math
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 GENRES = (
@@ -63,6 +71,16 @@ TASTE_COMMUNITIES = 20
 TASTE_SPREAD = 1.0
 # How a view's title is picked: this share of views comes from the service's recommender, which
 # picks within the viewer's favourite genres this often; the viewer alone, this often.
+# Series and continuations (see the module's docstring); a separate generator draws the series,
+# so that the 500 titles and the users stay those of earlier versions.
+SERIES_SHARE = 0.25
+SEASONS = (1, 2)
+EPISODES_PER_SEASON = (5, 8)
+EPISODE_MINUTES = (22, 60)
+BINGE = 0.6
+RESUME = 0.35
+CONTINUE_SERIES = 0.25
+EPISODES_PER_DAY = 1.5
 RECOMMENDED_SHARE = 0.35
 RECOMMENDED_IN_FAVOURITE_GENRE = 0.75
 ORGANIC_IN_FAVOURITE_GENRE = 0.5
@@ -74,6 +92,9 @@ class Video:
     title: str
     genre: str
     duration_seconds: int
+    series_id: str | None = None
+    season: int | None = None
+    episode: int | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +125,30 @@ def build_catalog(rng: random.Random, n_videos: int) -> list[Video]:
             title += f" {rng.randint(2, 4)}"
         videos.append(Video(f"vid_{i + 1:04d}", title, genre, rng.randint(low, high) * 60))
     return videos
+
+
+def build_series(rng: random.Random, titles: list[Video], first_number: int) -> tuple[list[Video], dict]:
+    """Make a share of `titles` pilots: (titles with the pilots marked, {series_id: episodes in order}).
+
+    Episodes after the pilot get new ids from `first_number` on."""
+    marked, series, number = [], {}, first_number
+    for video in titles:
+        if rng.random() >= SERIES_SHARE:
+            marked.append(video)
+            continue
+        series_id = f"ser_{video.video_id.removeprefix('vid_')}"
+        pilot = Video(video.video_id, video.title, video.genre, video.duration_seconds, series_id, 1, 1)
+        episodes = [pilot]
+        for season in range(1, rng.randint(*SEASONS) + 1):
+            for episode in range(1, rng.randint(*EPISODES_PER_SEASON) + 1):
+                if (season, episode) == (1, 1):
+                    continue
+                number += 1
+                episodes.append(Video(f"vid_{number:04d}", f"{video.title} S{season}E{episode}", video.genre,
+                                      rng.randint(*EPISODE_MINUTES) * 60, series_id, season, episode))
+        marked.append(pilot)
+        series[series_id] = episodes
+    return marked, series
 
 
 def build_users(rng: random.Random, n_users: int) -> list[User]:
@@ -141,17 +186,45 @@ def build_taste(videos: list[Video], weights: list[float]) -> Taste:
 class World:
     """The simulated service: catalog, users, the popularity they follow and their communities' tastes."""
 
-    videos: list[Video]
+    videos: list[Video]  # the titles viewers pick from: films and the pilots of series
     users: list[User]
     tastes: list[Taste]
     community: dict[str, int]  # user_id -> index in tastes
     user_cum: list[float]
+    series: dict[str, list[Video]] = field(default_factory=dict)  # series_id -> episodes in order
+    series_cum: list[list[float]] = field(default_factory=list)  # per community: taste over `series`
+
+    @property
+    def all_videos(self) -> list[Video]:
+        """Every title in the catalog: films, pilots and the later episodes."""
+        return self.videos + [e for episodes in self.series.values() for e in episodes[1:]]
+
+    def next_episode(self, video: Video) -> Video | None:
+        if video.series_id is None:
+            return None
+        episodes = self.series[video.series_id]
+        at = next(i for i, e in enumerate(episodes) if e.video_id == video.video_id)
+        return episodes[at + 1] if at + 1 < len(episodes) else None
+
+    def series_of_the_week(self, user: User, at: datetime) -> Video | None:
+        """The series `user` follows in `at`'s week (drawn by their community's taste) and the
+        episode their pace has reached by `at`; None without series."""
+        if not self.series:
+            return None
+        week = (at - SEED_EPOCH) // timedelta(days=7)
+        pick = random.Random(f"{user.user_id}-{week}")
+        ids = list(self.series)
+        series_id = _pick(pick, ids, self.series_cum[self.community[user.user_id]])
+        into_week = (at - (SEED_EPOCH + week * timedelta(days=7))) / timedelta(days=1)
+        episodes = self.series[series_id]
+        return episodes[min(len(episodes) - 1, int(into_week * EPISODES_PER_DAY))]
 
     @classmethod
     def build(cls, seed: int | str, n_videos: int = 500, n_users: int = 10_000) -> World:
         rng = random.Random(f"world-{seed}")
         videos = build_catalog(rng, n_videos)
         users = build_users(rng, n_users)
+        videos, series = build_series(random.Random(f"series-{seed}"), videos, n_videos)
         # Zipf-like popularity over a shuffled rank, so popularity is not the id order
         ranks = list(range(1, n_videos + 1))
         rng.shuffle(ranks)
@@ -164,7 +237,13 @@ class World:
             for _ in range(TASTE_COMMUNITIES)
         ]
         community = {u.user_id: taste_rng.randrange(TASTE_COMMUNITIES) for u in users}
-        return cls(videos, users, tastes, community, _cumulative(activity))
+        position = {v.video_id: i for i, v in enumerate(videos)}
+        series_cum = [
+            _cumulative([taste.video_cum[position[s[0].video_id]] - (taste.video_cum[position[s[0].video_id] - 1]
+                         if position[s[0].video_id] else 0.0) for s in series.values()])
+            for taste in tastes
+        ] if series else []
+        return cls(videos, users, tastes, community, _cumulative(activity), series, series_cum)
 
     def popular(self, rng: random.Random, user: User) -> Video:
         return _pick(rng, self.videos, self.tastes[self.community[user.user_id]].video_cum)
@@ -197,12 +276,18 @@ def _poisson(rng: random.Random, lam: float) -> int:
 
 
 def simulate_view(rng: random.Random, world: World, user: User, device: str, cdn: str,
-                  incident: bool = False) -> dict:
-    """One view's outcome and QoE (without ids and timestamp)."""
-    recommended = rng.random() < RECOMMENDED_SHARE
-    in_genre = RECOMMENDED_IN_FAVOURITE_GENRE if recommended else ORGANIC_IN_FAVOURITE_GENRE
-    video = world.popular_in(rng, rng.choice(user.favorite_genres), user) if rng.random() < in_genre \
-        else world.popular(rng, user)
+                  incident: bool = False, video: Video | None = None, resumed_from: float = 0.0) -> dict:
+    """One view's outcome and QoE (without ids and timestamp).
+
+    The viewer picks the title unless `video` is given (a continuation: the next episode, the
+    series of the week, or a resume from share `resumed_from` of the title, watching on from there)."""
+    if video is None:
+        recommended = rng.random() < RECOMMENDED_SHARE
+        in_genre = RECOMMENDED_IN_FAVOURITE_GENRE if recommended else ORGANIC_IN_FAVOURITE_GENRE
+        video = world.popular_in(rng, rng.choice(user.favorite_genres), user) if rng.random() < in_genre \
+            else world.popular(rng, user)
+    else:
+        recommended = False
     fits_taste = video.genre in user.favorite_genres
 
     penalty = CDN_PENALTY.get((user.region, cdn), 1.0) * (INCIDENT_PENALTY if incident else 1.0)
@@ -233,14 +318,18 @@ def simulate_view(rng: random.Random, world: World, user: User, device: str, cdn
             (0.15 if fits_taste else -0.05) if recommended else 0.0
         ) - min(0.3, expected_stall_share * 4)
         draw = rng.random()
-        if draw < p_complete:
+        if resumed_from:  # the rest of the title, to its end credits or part of the way
+            left = 1.0 - resumed_from
+            fraction = max(0.01, rng.uniform(0.9, 1.0) - resumed_from) if draw < p_complete + 0.2 \
+                else left * rng.uniform(0.1, 0.9)
+        elif draw < p_complete:
             fraction = rng.uniform(0.9, 1.0)
         elif rng.random() < 0.45:
             fraction = rng.uniform(0.0, 0.08)  # skipped after a few seconds or minutes
         else:
             fraction = rng.uniform(0.1, 0.9)
         watch = round(video.duration_seconds * fraction, 1)
-        skipped = fraction < 0.1
+        skipped = fraction < 0.1 and not resumed_from
         buffering = _poisson(rng, stalls_per_minute * watch / 60)
         rebuffer = round(sum(rng.expovariate(1 / (2.0 + 2.0 * pressure)) for _ in range(buffering)), 2)
         paused = rng.random() < 1 - math.exp(-watch / 2400)
@@ -290,23 +379,39 @@ def iter_events(
     mean_gap = days * 86_400 / max(1, expected_events)
     elapsed = first_event * mean_gap
     number = first_event
+    videos = {v.video_id: v for v in world.all_videos}
     while True:
         user = _pick(rng, users, user_cum)
         device = user.device_type if rng.random() < 0.85 else rng.choice(devices)
         cdn = user.home_cdn if rng.random() < 0.8 else rng.choice(CDNS)
         session_id = _uuid4(rng)
+        weekly = world.series and rng.random() < CONTINUE_SERIES
+        previous: tuple[Video, float] | None = None  # the session's last started title and the share seen
         for _ in range(1 + min(6, int(rng.expovariate(0.7)))):
             hit = incident is not None and number >= incident_from and (user.region, cdn) == incident
             number += 1
-            event = simulate_view(rng, world, user, device, cdn, incident=hit)
-            event["event_id"] = _uuid4(rng)
-            event["session_id"] = session_id
             if start is None:
                 stamp = clock() if clock else datetime.now(UTC)
             else:
                 elapsed += rng.expovariate(1 / mean_gap)
                 stamp = start + timedelta(seconds=elapsed)
+            video, resumed_from = None, 0.0
+            if weekly:
+                video, weekly = world.series_of_the_week(user, stamp), False
+            elif previous is not None:
+                seen, share = previous
+                following = world.next_episode(seen) if share >= 0.9 else None
+                if following is not None and rng.random() < BINGE:
+                    video = following
+                elif 0.1 <= share < 0.9 and rng.random() < RESUME:
+                    video, resumed_from = seen, share
+            event = simulate_view(rng, world, user, device, cdn, hit, video, resumed_from)
+            event["event_id"] = _uuid4(rng)
+            event["session_id"] = session_id
             event["timestamp"] = stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            seen = videos[event["video_id"]]
+            if event["playback_started"]:
+                previous = (seen, resumed_from + event["watch_time_seconds"] / seen.duration_seconds)
             yield event
 
 
@@ -321,10 +426,12 @@ def parse_incident(text: str) -> tuple[str, str]:
 
 
 def catalog_rows(world: World) -> list[dict]:
-    """The catalog as rows for the dbt seed `catalog_videos` (see `reelhouse catalog`)."""
+    """The catalog as rows for the dbt seed `catalog_videos` (see `reelhouse catalog`); a film has
+    no series_id, season or episode."""
     return [
-        {"video_id": v.video_id, "title": v.title, "genre": v.genre, "duration_seconds": v.duration_seconds}
-        for v in world.videos
+        {"video_id": v.video_id, "title": v.title, "genre": v.genre, "duration_seconds": v.duration_seconds,
+         "series_id": v.series_id, "season": v.season, "episode": v.episode}
+        for v in sorted(world.all_videos, key=lambda v: v.video_id)
     ]
 
 

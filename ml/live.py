@@ -75,9 +75,9 @@ class TitleState:
 
     weight: float = 0.0  # summed evidence
     last_at: pd.Timestamp | None = None
-    last_completion: float = 0.0
+    progress: float = 0.0  # share of the title seen so far: views add up, as a resume picks up where one left
     last_skipped: bool = False
-    finished: bool = False  # some view reached COMPLETED_AT
+    finished: bool = False  # the progress reached COMPLETED_AT
 
 
 @dataclass
@@ -114,9 +114,9 @@ class Histories:
             history = self.users.setdefault(row.user_id, UserHistory())
             state = history.titles.setdefault(row.video_id, TitleState())
             state.weight += float(weight)
-            state.last_at, state.last_completion = row.event_at, row.completion_ratio
-            state.last_skipped = row.is_skipped
-            state.finished = state.finished or row.completion_ratio >= COMPLETED_AT
+            state.last_at, state.last_skipped = row.event_at, row.is_skipped
+            state.progress = min(1.0, state.progress + max(0.0, row.completion_ratio))
+            state.finished = state.finished or state.progress >= COMPLETED_AT
             history.region = row.region or history.region
             history.last_genre = row.genre or history.last_genre
             history.newest_at = row.event_at if history.newest_at is None else max(history.newest_at, row.event_at)
@@ -134,13 +134,15 @@ class Catalog:
 
     @classmethod
     def of(cls, videos: pd.DataFrame) -> Catalog:
-        """videos: video_id, title, genre, duration_seconds[, series_id, series_title, season, episode]."""
+        """videos: video_id, title, genre, duration_seconds[, series_id, season, episode_number (or
+        episode)[, series_title]]; a series is named by its series_title or its first episode's title."""
         titles = {r.video_id: (r.title, r.genre) for r in videos.itertuples(index=False)}
         durations = dict(zip(videos.video_id, videos.duration_seconds.astype(float), strict=True)) \
             if "duration_seconds" in videos.columns else {}
         following, names = {}, {}
         if "series_id" in videos.columns:
-            episodes = videos[videos.series_id.notna()].sort_values(["series_id", "season", "episode"])
+            number = "episode_number" if "episode_number" in videos.columns else "episode"
+            episodes = videos[videos.series_id.notna()].sort_values(["series_id", "season", number])
             for _, series in episodes.groupby("series_id", sort=False):
                 ids = list(series.video_id)
                 following.update(zip(ids[:-1], ids[1:], strict=True))
@@ -192,7 +194,7 @@ def continue_watching(history: UserHistory, catalog: Catalog) -> list[tuple[str,
     episode after the latest finished one of each series, when it is not finished yet."""
     entries: dict[str, tuple[pd.Timestamp, str]] = {}
     for video_id, state in history.titles.items():
-        if not state.finished and not state.last_skipped and state.last_completion > 0:
+        if not state.finished and not state.last_skipped and state.progress > 0:
             entries[video_id] = (state.last_at, "continue watching")
     latest_per_series: dict[tuple[str, str], tuple[pd.Timestamp, str]] = {}
     for video_id, state in history.titles.items():

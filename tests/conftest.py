@@ -114,7 +114,7 @@ VIEWS_SCHEMA = (
 
 def views_from_generator(spark, events: int, seed: int = 5, n_users: int = 300, n_videos: int = 60):
     world = World.build(seed, n_videos=n_videos, n_users=n_users)
-    duration = {v.video_id: v.duration_seconds for v in world.videos}
+    duration = {v.video_id: v.duration_seconds for v in world.all_videos}
     rows = []
     for e in itertools.islice(iter_events(seed, world, days=7, expected_events=events), events):
         length = duration[e["video_id"]]

@@ -7,9 +7,13 @@ import jsonschema
 import pytest
 
 from ingestion.generator import (
+    BINGE,
     CDN_PENALTY,
+    CONTINUE_SERIES,
     MALFORMERS,
+    RESUME,
     SEED_FIELDS,
+    SERIES_SHARE,
     GeneratorOptions,
     World,
     generate_chunk,
@@ -65,7 +69,7 @@ def test_popularity_is_skewed_towards_few_titles(events):
 
 
 def _completion_rate(rows: list[dict], world: World) -> float:
-    duration = {v.video_id: v.duration_seconds for v in world.videos}
+    duration = {v.video_id: v.duration_seconds for v in world.all_videos}
     done = [e["watch_time_seconds"] / duration[e["video_id"]] >= 0.9 for e in rows]
     return sum(done) / len(done)
 
@@ -138,3 +142,65 @@ def test_bad_ratio_one_malforms_every_message_with_every_kind():
     chunk = generate_chunk(GeneratorOptions(events=2_000, seed=3, bad_ratio=1.0, chunk_size=2_000), 0)
     assert sum(chunk.malformed.values()) == len(chunk.messages) == 2_000
     assert set(chunk.malformed) == set(MALFORMERS)
+
+
+# -- series and continuations (rates in ingestion.generator) ------------------------------------
+
+def _pairs(events: list[dict]):
+    """Consecutive views of one session: (earlier, later)."""
+    return [(a, b) for a, b in itertools.pairwise(events) if a["session_id"] == b["session_id"]]
+
+
+def test_a_share_of_titles_are_series_whose_episodes_share_the_pilots_genre(world):
+    pilots = [v for v in world.videos if v.series_id]
+    assert abs(len(pilots) / len(world.videos) - SERIES_SHARE) < 0.06
+    for series_id, episodes in world.series.items():
+        assert {e.genre for e in episodes} == {episodes[0].genre}
+        assert [(e.season, e.episode) for e in episodes] == sorted((e.season, e.episode) for e in episodes)
+        assert episodes[0].series_id == series_id and (episodes[0].season, episodes[0].episode) == (1, 1)
+
+
+def test_after_a_finished_episode_the_session_goes_on_to_the_next_at_the_binge_rate(events, world):
+    videos = {v.video_id: v for v in world.all_videos}
+    finished = [(a, b) for a, b in _pairs(events)
+                if a["playback_started"] and a["watch_time_seconds"] >= 0.9 * videos[a["video_id"]].duration_seconds
+                and world.next_episode(videos[a["video_id"]]) is not None]
+    onward = sum(b["video_id"] == world.next_episode(videos[a["video_id"]]).video_id for a, b in finished)
+    assert len(finished) > 1_000
+    assert abs(onward / len(finished) - BINGE) < 0.05
+
+
+def test_a_title_left_half_way_is_resumed_at_the_resume_rate_for_the_rest_of_it(events, world):
+    videos = {v.video_id: v for v in world.all_videos}
+
+    def share(event):
+        return event["watch_time_seconds"] / videos[event["video_id"]].duration_seconds
+
+    pairs = _pairs(events)
+    resumed_ids = {b["event_id"] for a, b in pairs if a["video_id"] == b["video_id"]}
+    started = [(a, b) for a, b in pairs if a["playback_started"] and a["event_id"] not in resumed_ids]
+    left = [(a, b) for a, b in started if 0.1 <= share(a) < 0.9]
+    again = [(a, b) for a, b in left if b["video_id"] == a["video_id"]]
+    # the same title also comes next by chance: as often as after a finished film
+    films = [(a, b) for a, b in started if share(a) >= 0.9 and not videos[a["video_id"]].series_id]
+    chance = sum(b["video_id"] == a["video_id"] for a, b in films) / len(films)
+    assert len(left) > 1_000 and len(films) > 1_000
+    assert abs(len(again) / len(left) - (RESUME + (1 - RESUME) * chance)) < 0.04
+    # a resume is the viewer's own choice and plays the rest of the title, never more
+    own = [(a, b) for a, b in again if b["playback_started"] and not b["recommended"]]
+    rest = [share(a) + share(b) <= 1.0001 and not b["skipped"] for a, b in own]
+    assert sum(rest) / len(rest) > 0.9
+
+
+def test_sessions_open_with_the_series_of_the_week_further_along_later_in_the_week(events, world):
+    videos = {v.video_id: v for v in world.all_videos}
+    firsts = [e for i, e in enumerate(events) if i == 0 or events[i - 1]["session_id"] != e["session_id"]]
+    later_episodes = [e for e in firsts if videos[e["video_id"]].series_id
+                      and (videos[e["video_id"]].season, videos[e["video_id"]].episode) != (1, 1)]
+    assert len(later_episodes) / len(firsts) > CONTINUE_SERIES * 0.5
+    by_user: dict[tuple, list] = {}
+    for e in later_episodes:
+        by_user.setdefault((e["user_id"], videos[e["video_id"]].series_id), []).append(e)
+    steps = [(a, b) for views in by_user.values() for a, b in itertools.pairwise(views)]
+    order = {v.video_id: i for episodes in world.series.values() for i, v in enumerate(episodes)}
+    assert sum(order[b["video_id"]] >= order[a["video_id"]] for a, b in steps) / len(steps) > 0.95

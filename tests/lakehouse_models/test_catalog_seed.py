@@ -10,7 +10,9 @@ SEED = Path(__file__).resolve().parents[2] / "lakehouse_models" / "seeds" / "cat
 
 def test_seed_is_the_generators_catalog_for_world_seed_42():
     with SEED.open() as f:
-        seeded = [{**row, "duration_seconds": int(row["duration_seconds"])} for row in csv.DictReader(f)]
+        seeded = [{**row, "duration_seconds": int(row["duration_seconds"]), "series_id": row["series_id"] or None,
+                   "season": int(row["season"]) if row["season"] else None,
+                   "episode": int(row["episode"]) if row["episode"] else None} for row in csv.DictReader(f)]
     assert seeded == catalog_rows(World.build(42))
 
 

@@ -106,3 +106,11 @@ def test_completion_of_a_title_not_yet_in_the_catalog_is_zero():
     catalog = live.Catalog.of(SERIES)
     completion = catalog.completion(pd.Series(["v00", "nope"]), pd.Series([6000.0, 100.0]))
     assert completion.tolist() == [1.0, 0.0]
+
+
+def test_a_resumed_view_that_reaches_the_end_finishes_the_title():
+    histories = live.Histories()
+    histories.add(_views(("e1", "u", "v03", 0, 0.5, False), ("e2", "u", "v03", 30, 0.45, False)))
+    assert histories.users["u"].titles["v03"].finished
+    rows = live.recommend("u", histories.users["u"], _model(6), live.Catalog.of(SERIES), live.Popular({}), 5)
+    assert "v03" not in set(rows.video_id) and not (rows.reason == "continue watching").any()

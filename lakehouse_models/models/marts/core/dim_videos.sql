@@ -13,7 +13,11 @@ final as (
         title,
         genre,
         duration_seconds,
-        duration_seconds / 60.0 as duration_minutes
+        duration_seconds / 60.0 as duration_minutes,
+        series_id,
+        season,
+        episode_number,
+        series_id is not null as is_episode
     from videos
 
 )

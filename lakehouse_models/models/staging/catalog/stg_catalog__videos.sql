@@ -12,7 +12,10 @@ final as (
         trim(video_id) as video_id,
         trim(title) as title,
         trim(genre) as genre,
-        duration_seconds
+        duration_seconds,
+        nullif(trim(series_id), '') as series_id,
+        season,
+        episode as episode_number
     from videos
 
 )
