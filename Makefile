@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install jars browser compose demo test test-unit lint bench bench-dbt bench-ml movielens clean kafka-stop stop
+.PHONY: install jars browser compose demo test test-unit lint bench bench-dbt bench-ml bench-recommend movielens clean kafka-stop stop
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,17 +66,26 @@ movielens: install
 bench-ml: jars movielens
 	$(BIN)/reelhouse bench ml --interactions $(MOVIELENS)
 
+# the recommenders judged on the next view, on the demo's gold data and on MovieLens 100K
+bench-recommend: jars movielens
+	$(BIN)/reelhouse bench recommend --interactions $(MOVIELENS)
+
 kafka-stop: install
 	$(BIN)/reelhouse kafka stop
 
-# stop the services `make demo` leaves running (the dashboard, the SQL endpoint, Kafka, the metastore)
+# stop the services `make demo` leaves running (the recommendations API, the live recommender,
+# the dashboard, the SQL endpoint, Kafka, the metastore)
 stop: install
+	$(BIN)/reelhouse api stop
+	$(BIN)/reelhouse live-recommender stop
 	$(BIN)/reelhouse dashboard stop
 	$(BIN)/reelhouse serve stop
 	$(BIN)/reelhouse kafka stop
 	$(BIN)/reelhouse metastore stop
 
 clean:
+	-$(BIN)/reelhouse api stop
+	-$(BIN)/reelhouse live-recommender stop
 	-$(BIN)/reelhouse dashboard stop
 	-$(BIN)/reelhouse serve stop
 	-$(BIN)/reelhouse kafka stop

@@ -104,23 +104,40 @@ class Histories:
             ["event_at", "event_id"], kind="stable")
 
     def add(self, views: pd.DataFrame) -> set[str]:
-        """Add views not seen before (by event_id), in time order; the users they touched."""
+        """Add views not seen before (by event_id), in time order; the users they touched.
+
+        A view's evidence is `ml.evidence.view_evidence`, or its `weight` column when it has one
+        (an interactions file)."""
         fresh = self.fresh(views)
         if fresh.empty:
             return set()
-        self._events.update(fresh.event_id)
-        evidence = view_evidence(fresh.completion_ratio.fillna(0.0).to_numpy(), fresh.is_skipped.to_numpy())
+        if "weight" in fresh.columns:
+            evidence = fresh.weight.to_numpy(dtype=np.float64)
+        else:
+            evidence = view_evidence(fresh.completion_ratio.fillna(0.0).to_numpy(), fresh.is_skipped.to_numpy())
         for row, weight in zip(fresh.itertuples(index=False), evidence, strict=True):
-            history = self.users.setdefault(row.user_id, UserHistory())
-            state = history.titles.setdefault(row.video_id, TitleState())
-            state.weight += float(weight)
-            state.last_at, state.last_skipped = row.event_at, row.is_skipped
-            state.progress = min(1.0, state.progress + max(0.0, row.completion_ratio))
-            state.finished = state.finished or state.progress >= COMPLETED_AT
-            history.region = row.region or history.region
-            history.last_genre = row.genre or history.last_genre
-            history.newest_at = row.event_at if history.newest_at is None else max(history.newest_at, row.event_at)
+            self._take(row, float(weight))
         return set(fresh.user_id)
+
+    def add_one(self, view, weight: float | None = None) -> None:
+        """One view (a row with HISTORY_COLUMNS as attributes), without the DataFrame round trip."""
+        if view.event_id in self._events:
+            return
+        if weight is None:
+            weight = float(view_evidence(np.array([view.completion_ratio or 0.0]), np.array([view.is_skipped]))[0])
+        self._take(view, weight)
+
+    def _take(self, row, weight: float) -> None:
+        self._events.add(row.event_id)
+        history = self.users.setdefault(row.user_id, UserHistory())
+        state = history.titles.setdefault(row.video_id, TitleState())
+        state.weight += weight
+        state.last_at, state.last_skipped = row.event_at, row.is_skipped
+        state.progress = min(1.0, state.progress + max(0.0, row.completion_ratio))
+        state.finished = state.finished or state.progress >= COMPLETED_AT
+        history.region = row.region or history.region
+        history.last_genre = row.genre or history.last_genre
+        history.newest_at = row.event_at if history.newest_at is None else max(history.newest_at, row.event_at)
 
 
 @dataclass(frozen=True)

@@ -8,32 +8,42 @@ to the baselines and two `reelhouse recommend` answers. Then the live monitor
 (`reelhouse monitor`) goes over a busy half hour sent after the week, with an incident
 injected on one region × CDN pair (then streamed into bronze and built by dbt too), and the
 SQL endpoint (`reelhouse serve`) and the dashboard (`reelhouse dashboard`) start in the
-background. Kafka, the metastore, the endpoint and the
-dashboard stay up afterwards; `make stop` ends them.
+background. Last, the real-time recommender (`reelhouse live-recommender`) goes over every event
+of the topic, then keeps running in the background with the recommendations API (`reelhouse
+api`); one more view of a known user is sent and the user's list is printed before and after,
+with the time from the view's Kafka append to the API's changed answer. Kafka, the metastore,
+the endpoint, the dashboard, the live recommender and the API stay up afterwards; `make stop`
+ends them.
 """
 
 from __future__ import annotations
 
 import json
+import time
+import urllib.parse
+import urllib.request
 from datetime import timedelta
 
 from pyspark.sql import functions as F
 
+from foundation import delta_rs
 from foundation.catalog import register_in_catalog
 from foundation.errors import ReelhouseError
 from foundation.settings import Settings
 from foundation.spark import build_spark
-from ingestion.generator import SEED_EPOCH, GeneratorOptions
+from ingestion.generator import SEED_EPOCH, GeneratorOptions, World, encode, iter_events
 from ingestion.jobs import monitor
 from ingestion.jobs.stream import StreamOptions, run
 from ingestion.producer import Progress, produce
 from ingestion.tables import BRONZE, QOE_ALERTS, QUARANTINE
 from ml import io as ml_io
-from ml.jobs import train
+from ml.jobs import live, train
 from ml.serving import recommend
 from reelhouse.dbt_runner import run_dbt
+from reelhouse.services.api import Api
 from reelhouse.services.dashboard import Dashboard
 from reelhouse.services.kafka import ClusterLayout, KafkaCluster, end_offsets, ensure_topic
+from reelhouse.services.live_recommender import LiveRecommenderService
 from reelhouse.services.metastore import Metastore
 from reelhouse.services.sql_endpoint import SqlEndpoint
 
@@ -94,10 +104,12 @@ def run_demo(settings: Settings, events: int) -> None:
             print(f"   {item.rank}. {item.video_id} {item.title} [{item.genre}]")
     _busy_half_hour(spark, settings)
     _serve(settings)
+    _live_recommendations(spark, settings)
 
     print(f"== done. dbt docs: {settings.home / '_dbt' / 'target' / 'index.html'}; "
           "query gold with `reelhouse sql \"select ... from gold.<table>\"`.")
-    print("   Kafka, the metastore, the SQL endpoint and the dashboard keep running: `make stop` ends them all.")
+    print("   Kafka, the metastore, the SQL endpoint, the dashboard, the live recommender and the API keep running: "
+          "`make stop` ends them all.")
     print(f"   Spark, Delta, Hive and Kafka logs: {settings.logs_dir} and each service's folder "
           "(`reelhouse --verbose ...` shows them on the terminal)")
 
@@ -153,6 +165,83 @@ def _serve(settings: Settings) -> None:
     dashboard.start()
     print(f"   dashboard:    {dashboard.url}")
     print("   `reelhouse serve stop` and `reelhouse dashboard stop` end them (or `make stop`)")
+
+
+def _live_recommendations(spark, settings: Settings) -> None:
+    print("== real-time recommendations: the live recommender over every event of the topic "
+          "(`reelhouse live-recommender --from-earliest`, here --available-now)")
+    report = live.run(spark, settings, live.LiveOptions(available_now=True, starting_offsets="earliest"))
+    print(f"   {report.views:,} started views not yet in gold.fct_views, {report.users_updated:,} user lists "
+          f"rebuilt in {report.seconds:.1f}s (model {report.model_version})")
+    recommender, api = LiveRecommenderService(settings), Api(settings)
+    for service in (api, recommender):  # a previous demo's
+        service.stop()
+    recommender.start()
+    api.start()
+    print(f"   the live recommender keeps running; recommendations API: {api.url}/users/<user_id>/recommendations "
+          f"(docs {api.url}/docs)")
+    user, pilot = _user_and_unseen_pilot(settings)
+    before = _ask(api, user)
+    print(f"== GET /users/{user}/recommendations?k=5 ({before['source']})")
+    _print_items(before)
+    print(f"== one more view: {user} watches {pilot['video_id']} {pilot['title']} (a pilot) to the end")
+    appended = _send_view(settings, user, pilot)
+    changed, after = _wait_for_change(api, user, before, appended)
+    if changed is None:
+        print("   the list did not change within 30 s (see the live recommender's log)")
+        return
+    print(f"   the API answered a changed list {changed:.2f}s after the view's Kafka append:")
+    _print_items(after)
+
+
+def _user_and_unseen_pilot(settings: Settings) -> tuple[str, dict]:
+    """The user with the most views, and the most viewed series pilot they have not seen."""
+    views = settings.table_path("gold", "fct_views")
+    user = delta_rs.query("select user_id, count(*) as n from t group by user_id order by n desc, user_id limit 1",
+                          t=views).user_id.iloc[0]
+    pilots = delta_rs.query(
+        f"select v.video_id, v.title, v.genre, v.duration_seconds from videos v "
+        f"left join (select video_id, count(*) as n from views group by video_id) c on c.video_id = v.video_id "
+        f"where v.season = 1 and v.episode_number = 1 and v.video_id not in "
+        f"(select video_id from views where user_id = {delta_rs.literal(user)}) order by c.n desc nulls last limit 1",
+        videos=settings.table_path("gold", "dim_videos"), views=views)
+    return user, pilots.iloc[0].to_dict()
+
+
+def _ask(api: Api, user: str) -> dict:
+    with urllib.request.urlopen(f"{api.url}/users/{urllib.parse.quote(user)}/recommendations?k=5", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def _print_items(answer: dict) -> None:
+    for item in answer["items"]:
+        print(f"   {item['rank']}. {item['video_id']} {item['title']} [{item['genre']}]  {item['reason']}")
+
+
+def _send_view(settings: Settings, user: str, video: dict) -> float:
+    """Send one finished view of `video` by `user`; the wall time Kafka acknowledged it."""
+    from kafka import KafkaProducer
+
+    world = World.build(42)
+    template = next(iter_events("demo-view", world, start=None))
+    event = {**template, "user_id": user, "video_id": video["video_id"], "genre": video["genre"],
+             "watch_time_seconds": float(video["duration_seconds"]), "playback_started": True, "error_code": None,
+             "skipped": False, "recommended": False}
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer.send(settings.topic, key=user.encode(), value=encode(event)).get(30)
+    appended = time.time()
+    producer.close()
+    return appended
+
+
+def _wait_for_change(api: Api, user: str, before: dict, since: float) -> tuple[float | None, dict]:
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        answer = _ask(api, user)
+        if answer["items"] != before["items"]:
+            return time.time() - since, answer
+        time.sleep(0.05)
+    return None, before
 
 
 def _print_gold(spark) -> None:

@@ -54,7 +54,7 @@ def bench_ml(settings: Settings, interactions: Path | None = None,
     views, version = io.read_views(spark, settings)
     demo_events = views.transform(view_events()).cache()
     datasets = [_bench_events(f"demo: gold.fct_views version {version}", demo_events, grid)]
-    datasets[0]["oracle"] = _oracle(demo_events, World.build(42))
+    datasets[0]["oracle"] = oracle(demo_events, World.build(42))
     datasets[0]["oracle_over_popularity"] = round(
         datasets[0]["oracle"]["ndcg"] / datasets[0]["models"]["popularity"]["ndcg"], 3
     )
@@ -134,7 +134,7 @@ def _first_interactions(events: DataFrame, count: int) -> DataFrame:
     return events.join(pairs, ["user_id", "item_id"])
 
 
-def _oracle(events: DataFrame, world: World) -> dict:
+def oracle(events: DataFrame, world: World) -> dict:
     """NDCG@k etc. of ranking unseen titles by the generator's own pick probabilities (see
     `ingestion.generator.simulate_view`): the ceiling for any model on the demo world."""
     train_events, test_events, _ = holdout(events)

@@ -10,7 +10,7 @@ from pathlib import Path
 from foundation.settings import Settings
 from reelhouse.cli.arguments import layers, non_negative_float, positive_int, sizes
 
-BENCHMARKS = ("ingest", "dbt", "ml", "monitor", "dashboard", "scale")
+BENCHMARKS = ("ingest", "dbt", "ml", "recommend", "monitor", "dashboard", "scale")
 
 
 def register(commands) -> dict:
@@ -32,7 +32,8 @@ def register(commands) -> dict:
 
     bench = commands.add_parser("bench", help="measure a layer and write JSON")
     bench.add_argument("layer", choices=BENCHMARKS)
-    bench.add_argument("--interactions", type=Path, help="ml: also an interactions file (e.g. MovieLens 100k)")
+    bench.add_argument("--interactions", type=Path,
+                       help="ml, recommend: also an interactions file (e.g. MovieLens 100k)")
     bench.add_argument("--output", type=Path, help="JSON file (default bench/<layer>.json)")
     bench.add_argument("--events", type=positive_int, default=600_000,
                        help="ingest, scale: events for the throughput run")
@@ -83,6 +84,10 @@ def _bench(settings: Settings, args: argparse.Namespace) -> None:
         from reelhouse.bench.ml import bench_ml
 
         result = bench_ml(settings, interactions=args.interactions)
+    elif args.layer == "recommend":
+        from reelhouse.bench.recommend import bench_recommend
+
+        result = bench_recommend(settings, interactions=args.interactions)
     elif args.layer == "scale":
         from reelhouse.bench.scale import bench_scale
 

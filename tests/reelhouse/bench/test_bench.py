@@ -47,3 +47,36 @@ def test_bench_ml_scores_every_model_and_the_oracle_on_small_data(spark, generat
         assert data["fit_recommend_at_100k"]["seconds"] > 0
     assert 0 < demo["oracle"]["ndcg"] <= 1
     assert result["recommend_cli"] == {"skipped": "no gold.user_recommendations: run `reelhouse train` first"}
+
+
+def test_bench_recommend_judges_every_model_on_the_next_view(spark, generated_views, tmp_path):
+    import csv
+
+    from foundation.settings import Settings
+    from ml.recommender import ALSParams
+    from reelhouse.bench.recommend import bench_recommend
+
+    views = generated_views(spark, 8_000, seed=42, n_users=10_000, n_videos=500)  # the demo's world
+    home = tmp_path / "home"
+    views.write.format("delta").save(str(home / "gold" / "fct_views"))
+    ratings = tmp_path / "ratings.csv"
+    with ratings.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["user_id", "item_id", "weight", "timestamp"])
+        writer.writerows((u, i, 1 + (u * i) % 5, 1_000_000 + 97 * u + 13 * i)
+                         for u in range(60) for i in range(40) if (u + i) % 3)
+    grid = (ALSParams(rank=4, max_iter=4), ALSParams(rank=8, reg_param=1.0, alpha=5.0, max_iter=4))
+    result = bench_recommend(Settings.from_env({"REELHOUSE_HOME": str(home)}).with_overrides(shuffle_partitions=2),
+                             ratings, grid)
+    demo, file = result["datasets"]
+    started = views.where("has_video_started").count()
+    assert demo["train_views"] + demo["replayed_views"] == started
+    assert file["train_views"] + file["replayed_views"] == 1_600
+    for data in (demo, file):
+        assert set(data["models"]) == {"popularity", "als_frozen", "als_fold_in", "realtime"}
+        assert data["params"] in {p.label() for p in grid}
+        for scores in data["models"].values():
+            assert scores["views"] == -(-data["replayed_views"] // data["scored_every"])
+            assert 0 <= scores["ndcg"] <= scores["hr"] <= 1
+    assert demo["models"]["realtime"]["hr"] > 0
+    assert 0 < demo["oracle_held_out"]["ndcg"] <= 1
