@@ -7,6 +7,7 @@ A table that is not there raises `MissingTable`, whose message says what fills i
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -55,4 +56,8 @@ def literal(value: object) -> str:
         return "'" + value.replace("'", "''") + "'"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, datetime):  # pandas' Timestamp too; a naive time is taken as UTC
+        utc = pd.Timestamp(value).tz_localize("UTC") if pd.Timestamp(value).tzinfo is None \
+            else pd.Timestamp(value).tz_convert("UTC")
+        return f"arrow_cast('{utc.isoformat()}', 'Timestamp(Microsecond, Some(\"UTC\"))')"
     raise TypeError(f"unsupported filter value {value!r}")

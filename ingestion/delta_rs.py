@@ -55,4 +55,4 @@ def upsert(path: Path, rows: pd.DataFrame, schema: pa.Schema, keys: tuple[str, .
 
 
 def _timestamp(value: pd.Timestamp) -> str:
-    return f"arrow_cast('{pd.Timestamp(value).tz_convert('UTC').isoformat()}', 'Timestamp(Microsecond, Some(\"UTC\"))')"
+    return delta_rs.literal(pd.Timestamp(value))

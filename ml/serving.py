@@ -13,6 +13,7 @@ only when its Delta version changes, so a long-running server answers without a 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from foundation.settings import Settings
 from ml.tables import ALL, POPULAR_VIDEOS, USER_RECOMMENDATIONS, USER_RECOMMENDATIONS_LIVE, VIDEOS
 
 USERS = ("gold", "dim_users")
+FULL_RELOAD_SECONDS = 60.0
 
 
 @dataclass
@@ -61,6 +63,8 @@ class Recommender:
         self.settings, self.only_user = settings, only_user
         self._tables = {name: _Snapshot() for name in ("live", "batch", "popular", "users", "videos")}
         self._lock = threading.Lock()
+        self._live_loaded = 0.0
+        self._live_computed: pd.Timestamp | None = None
         self.refresh()
 
     def _path(self, name: str) -> Path:
@@ -69,16 +73,26 @@ class Recommender:
         return self.settings.table_path(*table)
 
     def refresh(self) -> bool:
-        """Reload the tables whose Delta version changed; True when one did."""
+        """Reload the tables whose Delta version changed; True when one did.
+
+        The live table changes every micro-batch: only the users with rows computed since the
+        last load are read again (a full reload every FULL_RELOAD_SECONDS as a backstop)."""
         changed = False
-        for name, snapshot in self._tables.items():
+        for name, snapshot in list(self._tables.items()):
             path = self._path(name)
             version = delta_rs.version(path) if is_delta_table(path) else None
-            if version != snapshot.version:
+            if version == snapshot.version:
+                continue
+            if name == "live" and snapshot.version is not None and version is not None \
+                    and time.monotonic() - self._live_loaded < FULL_RELOAD_SECONDS:
+                rows = {**snapshot.rows, **self._load(name, path, since=self._live_computed)}
+            else:
                 rows = self._load(name, path) if version is not None else {}
-                with self._lock:
-                    self._tables[name] = _Snapshot(version, rows)
-                changed = True
+                if name == "live":
+                    self._live_loaded = time.monotonic()
+            with self._lock:
+                self._tables[name] = _Snapshot(version, rows)
+            changed = True
         return changed
 
     def versions(self) -> dict[str, int | None]:
@@ -87,11 +101,19 @@ class Recommender:
     def _where_user(self, column: str = "user_id") -> str:
         return f" where {column} = {delta_rs.literal(self.only_user)}" if self.only_user is not None else ""
 
-    def _load(self, name: str, path: Path) -> dict:
+    def _load(self, name: str, path: Path, since: pd.Timestamp | None = None) -> dict:
         if name in ("live", "batch"):
             reason = "reason" if name == "live" else "'' as reason"
-            frame = delta_rs.query(f"select user_id, rank, video_id, score, {reason}, model_version from t"
-                                   f"{self._where_user()} order by user_id, rank", t=path)
+            where = self._where_user()
+            if since is not None:  # only users with a row computed after `since`
+                where = (f" where user_id in (select user_id from t where computed_at > "
+                         f"{delta_rs.literal(since)})")
+            computed = ", computed_at" if name == "live" else ""
+            frame = delta_rs.query(f"select user_id, rank, video_id, score, {reason}, model_version{computed} from t"
+                                   f"{where} order by user_id, rank", t=path)
+            if name == "live" and not frame.empty:
+                newest = frame.computed_at.max()
+                self._live_computed = newest if self._live_computed is None else max(self._live_computed, newest)
             return {user: list(group.itertuples(index=False)) for user, group in frame.groupby("user_id", sort=False)}
         if name == "popular":
             frame = delta_rs.query("select region, lower(genre) as genre, rank, video_id, score, model_version "

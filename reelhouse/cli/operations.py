@@ -10,7 +10,7 @@ from pathlib import Path
 from foundation.settings import Settings
 from reelhouse.cli.arguments import layers, non_negative_float, positive_int, sizes
 
-BENCHMARKS = ("ingest", "dbt", "ml", "recommend", "monitor", "dashboard", "scale")
+BENCHMARKS = ("ingest", "dbt", "ml", "recommend", "recommend-live", "monitor", "dashboard", "scale")
 
 
 def register(commands) -> dict:
@@ -88,6 +88,10 @@ def _bench(settings: Settings, args: argparse.Namespace) -> None:
         from reelhouse.bench.recommend import bench_recommend
 
         result = bench_recommend(settings, interactions=args.interactions)
+    elif args.layer == "recommend-live":
+        from reelhouse.bench.recommend_live import bench_recommend_live
+
+        result = bench_recommend_live(settings)
     elif args.layer == "scale":
         from reelhouse.bench.scale import bench_scale
 
