@@ -238,7 +238,14 @@ def user_vector(history: UserHistory, model: ItemModel) -> tuple[np.ndarray | No
 
 def recommend(user_id: str, history: UserHistory, model: ItemModel | None, catalog: Catalog,
               popular: Popular, k: int, continue_slots: int = CONTINUE_SLOTS) -> pd.DataFrame:
-    """The user's top-k as LIVE_COLUMNS rows (scores rounded, so a replay gives equal rows)."""
+    """The user's top-k as a DataFrame of LIVE_COLUMNS."""
+    return pd.DataFrame(recommend_rows(user_id, history, model, catalog, popular, k, continue_slots),
+                        columns=list(LIVE_COLUMNS))
+
+
+def recommend_rows(user_id: str, history: UserHistory, model: ItemModel | None, catalog: Catalog,
+                   popular: Popular, k: int, continue_slots: int = CONTINUE_SLOTS) -> list[tuple]:
+    """The user's top-k as LIVE_COLUMNS tuples (scores rounded, so a replay gives equal rows)."""
     rows: list[tuple[str, float | None, str]] = []  # (video_id, score, reason)
     vector, items, weights = user_vector(history, model) if model else (None, np.array([]), np.array([]))
     scores = model.factors @ vector if vector is not None else None
@@ -266,9 +273,6 @@ def recommend(user_id: str, history: UserHistory, model: ItemModel | None, catal
                 break
             if video_id not in placed:
                 rows.append((video_id, score, why))
-    return pd.DataFrame(
-        [(user_id, rank, video_id, None if score is None else round(score, 6), reason,
-          model.model_version if model else None, history.newest_at)
-         for rank, (video_id, score, reason) in enumerate(rows, start=1)],
-        columns=list(LIVE_COLUMNS),
-    )
+    return [(user_id, rank, video_id, None if score is None else round(score, 6), reason,
+             model.model_version if model else None, history.newest_at)
+            for rank, (video_id, score, reason) in enumerate(rows, start=1)]

@@ -115,8 +115,8 @@ def replay(train: pd.DataFrame, test: pd.DataFrame, model: live.ItemModel, froze
             folded, _, _ = live.user_vector(history, model)
             report.scores["als_fold_in"].add(
                 _top(model, folded, finished, k) if folded is not None else ranked_popular, view.video_id, k)
-            realtime = live.recommend(view.user_id, history, model, catalog, segments, k)
-            report.scores["realtime"].add(list(realtime.video_id), view.video_id, k)
+            realtime = live.recommend_rows(view.user_id, history, model, catalog, segments, k)
+            report.scores["realtime"].add([row[2] for row in realtime], view.video_id, k)
         histories.add_one(view, float(view.weight) if has_weight else None)
     return report
 

@@ -109,13 +109,15 @@ class LiveRecommender:
             live_io.append_views_once(self.settings, fresh, self._app_id(), batch_id)
         self.histories.add(fresh)
         users = set(views.user_id)  # a replayed batch rewrites the same users' (equal) lists
-        lists = [live.recommend(u, self.histories.users[u], self.model, self.catalog, self.popular, self.k)
-                 for u in sorted(users) if u in self.histories.users]
+        rebuilt = [u for u in sorted(users) if u in self.histories.users]
+        lists = [row for u in rebuilt
+                 for row in live.recommend_rows(u, self.histories.users[u], self.model, self.catalog, self.popular,
+                                                self.k)]
         if lists:
-            live_io.merge_lists(self.settings, pd.concat(lists, ignore_index=True), self.k,
+            live_io.merge_lists(self.settings, pd.DataFrame(lists, columns=list(live.LIVE_COLUMNS)), self.k,
                                 pd.Timestamp.now(tz="UTC"))
         self.views += len(fresh)
-        self.users_updated += len(lists)
+        self.users_updated += len(rebuilt)
 
     def _app_id(self) -> str:
         """The checkpoint's own id (Spark writes it at the query's first start): a new checkpoint
