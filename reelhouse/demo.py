@@ -224,7 +224,8 @@ def _send_view(settings: Settings, user: str, video: dict) -> float:
 
     world = World.build(42)
     template = next(iter_events("demo-view", world, start=None))
-    event = {**template, "user_id": user, "video_id": video["video_id"], "genre": video["genre"],
+    event = {**template, "event_id": f"demo-view-{time.time_ns()}", "user_id": user,
+             "video_id": video["video_id"], "genre": video["genre"],
              "watch_time_seconds": float(video["duration_seconds"]), "playback_started": True, "error_code": None,
              "skipped": False, "recommended": False}
     producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
