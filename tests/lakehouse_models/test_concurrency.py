@@ -49,9 +49,11 @@ def test_stream_dbt_and_readers_run_together_without_errors_or_loss(
     produce(first, settings.bootstrap_servers, settings.topic)
 
     stream_log = tmp_path / "stream.log"
-    with stream_log.open("w") as log:  # a file, not a pipe: a full pipe would stall the stream
+    # a file, not a pipe: a full pipe would stall the stream; a batch every 15 s (each costs seconds of
+    # CPU on 2 cores, so every 5 s kept one core busy and slowed the builds) still lands many during each build
+    with stream_log.open("w") as log:
         stream = subprocess.Popen(
-            [sys.executable, "-m", "reelhouse.cli", "stream", "--trigger-seconds", "5"],
+            [sys.executable, "-m", "reelhouse.cli", "stream", "--trigger-seconds", "15"],
             env=env, stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )
     reader = None
