@@ -13,7 +13,8 @@ final as (
         trim(title) as title,
         trim(genre) as genre,
         duration_seconds,
-        nullif(trim(series_id), '') as series_id,
+        -- a film has no series; dbt-spark's session connection loads an empty seed cell as 'None'
+        case when trim(series_id) not in ('', 'None') then trim(series_id) end as series_id,
         season,
         episode as episode_number
     from videos
