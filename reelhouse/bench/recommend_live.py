@@ -55,8 +55,9 @@ def bench_recommend_live(settings: Settings, seconds: float = 60.0, rate: int = 
         [sys.executable, "-m", "reelhouse.cli", "produce", "--events", str(int(rate * (seconds + 60))),
          "--rate", str(rate), "--start", "now", "--seed", "777", "--quiet"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    results: multiprocessing.Queue = multiprocessing.Queue()
-    load = multiprocessing.get_context("spawn").Process(
+    spawn = multiprocessing.get_context("spawn")
+    results = spawn.Queue()
+    load = spawn.Process(
         target=serve_load, args=(api.host, api.port, users, rps, seconds, results))
     try:
         time.sleep(5)  # the producer and the job warm up
