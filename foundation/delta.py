@@ -11,8 +11,11 @@ if TYPE_CHECKING:  # the JVM-free readers (dashboard, `reelhouse recommend`) use
 
 
 def is_delta_table(path: Path) -> bool:
-    """A Delta table is a folder with a `_delta_log`; anything else (none yet, a plain folder) is not."""
-    return (path / "_delta_log").is_dir()
+    """A Delta table is a folder whose `_delta_log` holds a commit; anything else (none yet, a plain
+    folder, a table being created: Delta makes `_delta_log` before it writes version 0) is not."""
+    log = path / "_delta_log"
+    return log.is_dir() and any(entry.name.endswith(".json") and entry.name[:20].isdigit()
+                                for entry in log.iterdir())
 
 
 def find_delta_tables(home: Path, layers: tuple[str, ...]) -> list[tuple[str, str, Path]]:

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
+from foundation.delta import is_delta_table
 from ingestion.generator import GeneratorOptions
 from ingestion.jobs.stream import BRONZE
 from ingestion.producer import produce
@@ -33,7 +34,7 @@ def _wait_for_rows(spark, settings, rows: int, timeout: float) -> None:
     path = settings.table_path(*BRONZE)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if (path / "_delta_log").exists() and spark.read.format("delta").load(str(path)).count() >= rows:
+        if is_delta_table(path) and spark.read.format("delta").load(str(path)).count() >= rows:
             return
         time.sleep(2)
     raise AssertionError(f"bronze did not reach {rows} rows in {timeout}s")
