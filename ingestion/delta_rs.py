@@ -24,7 +24,7 @@ def ensure_table(path: Path, schema: pa.Schema) -> None:
 
 
 def rows_since(path: Path, column: str, since: pd.Timestamp) -> pd.DataFrame:
-    return delta_rs.query(f"select * from t where {column} >= {_timestamp(since)}", t=path)
+    return delta_rs.query(f"select * from t where {column} >= {delta_rs.literal(pd.Timestamp(since))}", t=path)
 
 
 def count(path: Path) -> int:
@@ -43,7 +43,7 @@ def upsert(path: Path, rows: pd.DataFrame, schema: pa.Schema, keys: tuple[str, .
     source = pa.Table.from_pandas(rows[schema.names], schema=schema, preserve_index=False)
     predicate = " and ".join(f"t.{key} = s.{key}" for key in keys)
     if since:
-        predicate += f" and t.{since} >= {_timestamp(rows[since].min())}"
+        predicate += f" and t.{since} >= {delta_rs.literal(rows[since].min())}"
     (
         table.merge(source, predicate, source_alias="s", target_alias="t")
         .when_matched_update({c: f"s.{c}" for c in schema.names if c not in keep})
@@ -53,6 +53,3 @@ def upsert(path: Path, rows: pd.DataFrame, schema: pa.Schema, keys: tuple[str, .
     if table.version() % COMPACT_EVERY == 0:
         table.optimize.compact()
 
-
-def _timestamp(value: pd.Timestamp) -> str:
-    return delta_rs.literal(pd.Timestamp(value))

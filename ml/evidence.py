@@ -19,3 +19,11 @@ def view_evidence(completion_ratio: np.ndarray, is_skipped: np.ndarray) -> np.nd
     completion = np.clip(np.asarray(completion_ratio, dtype=np.float64), 0.0, 1.0)
     return (completion + np.where(completion >= COMPLETED_AT, COMPLETION_BONUS, 0.0)
             - np.where(np.asarray(is_skipped, dtype=bool), SKIP_PENALTY, 0.0))
+
+
+def views_evidence(views) -> np.ndarray:
+    """Each row's evidence in a DataFrame of views: its `weight` column when it has one (an
+    interactions file), else `view_evidence` of completion_ratio and is_skipped."""
+    if "weight" in views.columns:
+        return views.weight.to_numpy(dtype=np.float64)
+    return view_evidence(views.completion_ratio.fillna(0.0).to_numpy(), views.is_skipped.to_numpy())

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ml.evidence import COMPLETED_AT, view_evidence
+from ml.evidence import COMPLETED_AT, view_evidence, views_evidence
 from ml.tables import ALL
 
 CONTINUE_SLOTS = 3  # at most this many "continue watching" entries at the top of a list
@@ -111,11 +111,7 @@ class Histories:
         fresh = self.fresh(views)
         if fresh.empty:
             return set()
-        if "weight" in fresh.columns:
-            evidence = fresh.weight.to_numpy(dtype=np.float64)
-        else:
-            evidence = view_evidence(fresh.completion_ratio.fillna(0.0).to_numpy(), fresh.is_skipped.to_numpy())
-        for row, weight in zip(fresh.itertuples(index=False), evidence, strict=True):
+        for row, weight in zip(fresh.itertuples(index=False), views_evidence(fresh), strict=True):
             self._take(row, float(weight))
         return set(fresh.user_id)
 

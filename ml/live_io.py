@@ -51,10 +51,10 @@ def models_dir(settings: Settings) -> Path:
 
 def latest_item_model(settings: Settings) -> ItemModel | None:
     """The newest trained model that carries item factors (versions sort by time), or None."""
-    found = sorted(models_dir(settings).glob(f"*/{ITEM_FACTORS_FILE}")) if models_dir(settings).is_dir() else []
-    if not found:
+    version = latest_model_version(settings)
+    if version is None:
         return None
-    factors_file = found[-1]
+    factors_file = models_dir(settings) / version / ITEM_FACTORS_FILE
     manifest = json.loads((factors_file.parent / "manifest.json").read_text())
     params = manifest["recommender"]["params"]
     table = pq.read_table(factors_file)

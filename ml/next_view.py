@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ml import live
+from ml.evidence import views_evidence
 
 MODELS = ("popularity", "als_frozen", "als_fold_in", "realtime")
 
@@ -67,14 +68,14 @@ def split_in_time(views: pd.DataFrame, share: float = 0.2) -> tuple[pd.DataFrame
 
 def popularity_order(train: pd.DataFrame) -> list[str]:
     """Titles by how many users valued them (positive evidence) before the split."""
-    valued = train[_weights(train) > 0]
+    valued = train[views_evidence(train) > 0]
     counts = valued.groupby("video_id").user_id.nunique()
     return list(counts.sort_values(ascending=False, kind="stable").index)
 
 
 def popular_segments(train: pd.DataFrame, top: int = 50) -> live.Popular:
     """What gold.popular_videos holds, from the training part: per (region, genre), region, genre, all."""
-    valued = train[_weights(train) > 0]
+    valued = train[views_evidence(train) > 0]
     rows = []
     for region_key, genre_key in ((True, True), (True, False), (False, True), (False, False)):
         frame = valued.assign(region=valued.region if region_key else live.ALL,
@@ -84,14 +85,6 @@ def popular_segments(train: pd.DataFrame, top: int = 50) -> live.Popular:
         counts["rank"] = counts.groupby(["region", "genre"]).cumcount() + 1
         rows.append(counts[counts["rank"] <= top])
     return live.Popular.of(pd.concat(rows, ignore_index=True))
-
-
-def _weights(views: pd.DataFrame) -> np.ndarray:
-    if "weight" in views.columns:
-        return views.weight.to_numpy(dtype=np.float64)
-    from ml.evidence import view_evidence
-
-    return view_evidence(views.completion_ratio.fillna(0.0).to_numpy(), views.is_skipped.to_numpy())
 
 
 def replay(train: pd.DataFrame, test: pd.DataFrame, model: live.ItemModel, frozen: dict[str, np.ndarray],

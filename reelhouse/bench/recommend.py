@@ -26,6 +26,7 @@ from foundation.settings import Settings
 from foundation.spark import build_spark
 from ingestion.generator import World
 from ml import io, live, live_io
+from ml.evidence import views_evidence
 from ml.interactions import aggregate_interactions, file_events, relevant_new_items, view_events
 from ml.next_view import replay, split_in_time
 from ml.recommender import SEARCH_GRID, ALSParams, fit_als, fit_id_index, holdout, search_params
@@ -121,17 +122,10 @@ def _dataset(spark: SparkSession, name: str, views: pd.DataFrame, catalog: live.
 
 def _interactions(spark: SparkSession, views: pd.DataFrame):
     """(user_id, item_id, weight, timestamp, is_relevant) as Spark events: the views' evidence."""
-    frame = views.assign(weight=_evidence(views), is_relevant=_evidence(views) > 0)
+    weights = views_evidence(views)
+    frame = views.assign(weight=weights, is_relevant=weights > 0)
     return spark.createDataFrame(frame[["user_id", "video_id", "weight", "event_at", "is_relevant"]]
                                  .rename(columns={"video_id": "item_id", "event_at": "timestamp"}))
-
-
-def _evidence(views: pd.DataFrame) -> np.ndarray:
-    if "weight" in views.columns:
-        return views.weight.to_numpy(dtype=np.float64)
-    from ml.evidence import view_evidence
-
-    return view_evidence(views.completion_ratio.fillna(0.0).to_numpy(), views.is_skipped.to_numpy())
 
 
 def _tuned(spark: SparkSession, train: pd.DataFrame, grid: tuple[ALSParams, ...]) -> ALSParams:
