@@ -575,3 +575,12 @@ def generate_chunk(options: GeneratorOptions, index: int) -> Chunk:
             value = encode(shaped)
         messages.append((key, value))
     return Chunk(messages, malformed)
+
+
+def finished_view(user_id: str, video_id: str, genre: str, duration_seconds: float, event_id: str) -> dict:
+    """A valid full-contract event stamped now: `user_id` watched `video_id` to the end (the
+    demo's extra view and the freshness benchmark's probes)."""
+    template = next(iter_events(event_id, world_for(GeneratorOptions(events=1)), start=None))
+    return {**template, "event_id": event_id, "user_id": user_id, "video_id": video_id, "genre": genre,
+            "watch_time_seconds": float(duration_seconds), "playback_started": True, "error_code": None,
+            "skipped": False, "recommended": False}

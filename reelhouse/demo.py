@@ -31,7 +31,7 @@ from foundation.catalog import register_in_catalog
 from foundation.errors import ReelhouseError
 from foundation.settings import Settings
 from foundation.spark import build_spark
-from ingestion.generator import SEED_EPOCH, GeneratorOptions, World, encode, iter_events
+from ingestion.generator import SEED_EPOCH, GeneratorOptions, encode, finished_view
 from ingestion.jobs import monitor
 from ingestion.jobs.stream import StreamOptions, run
 from ingestion.producer import Progress, produce
@@ -222,12 +222,8 @@ def _send_view(settings: Settings, user: str, video: dict) -> float:
     """Send one finished view of `video` by `user`; the wall time Kafka acknowledged it."""
     from kafka import KafkaProducer
 
-    world = World.build(42)
-    template = next(iter_events("demo-view", world, start=None))
-    event = {**template, "event_id": f"demo-view-{time.time_ns()}", "user_id": user,
-             "video_id": video["video_id"], "genre": video["genre"],
-             "watch_time_seconds": float(video["duration_seconds"]), "playback_started": True, "error_code": None,
-             "skipped": False, "recommended": False}
+    event = finished_view(user, video["video_id"], video["genre"], video["duration_seconds"],
+                          f"demo-view-{time.time_ns()}")
     producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
     producer.send(settings.topic, key=user.encode(), value=encode(event)).get(30)
     appended = time.time()

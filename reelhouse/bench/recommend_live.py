@@ -26,7 +26,7 @@ import urllib.parse
 from foundation import delta_rs
 from foundation.errors import ReelhouseError
 from foundation.settings import Settings
-from ingestion.generator import World, encode, iter_events
+from ingestion.generator import encode, finished_view
 from reelhouse.bench.scratch import machine
 from reelhouse.services.api import Api
 from reelhouse.services.live_recommender import LiveRecommenderService
@@ -93,7 +93,6 @@ def _probe(settings: Settings, api: Api, users: list[str], pilots: list[dict], p
     from kafka import KafkaProducer
 
     chooser = random.Random(11)
-    template = next(iter_events("probe", World.build(42), start=None))
     producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", linger_ms=0)
     connection = http.client.HTTPConnection(api.host, api.port, timeout=10)
     delays, unchanged = [], 0
@@ -101,11 +100,8 @@ def _probe(settings: Settings, api: Api, users: list[str], pilots: list[dict], p
     for n in range(probes):
         user, pilot = chooser.choice(users), chooser.choice(pilots)
         before = json.loads(_ask(connection, user)[1])["items"]
-        event = {**template, "event_id": f"probe-{time.time_ns()}-{n}", "user_id": user,
-                 "video_id": pilot["video_id"], "genre": pilot["genre"],
-                 "watch_time_seconds": float(pilot["duration_seconds"]), "playback_started": True,
-                 "error_code": None, "skipped": False, "recommended": False,
-                 "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}
+        event = finished_view(user, pilot["video_id"], pilot["genre"], pilot["duration_seconds"],
+                              f"probe-{time.time_ns()}-{n}")
         producer.send(settings.topic, key=user.encode(), value=encode(event)).get(30)
         appended = time.monotonic()
         while time.monotonic() - appended < 15:

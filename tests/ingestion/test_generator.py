@@ -204,3 +204,16 @@ def test_sessions_open_with_the_series_of_the_week_further_along_later_in_the_we
     steps = [(a, b) for views in by_user.values() for a, b in itertools.pairwise(views)]
     order = {v.video_id: i for episodes in world.series.values() for i, v in enumerate(episodes)}
     assert sum(order[b["video_id"]] >= order[a["video_id"]] for a, b in steps) / len(steps) > 0.95
+
+
+def test_a_finished_view_is_a_valid_event_stamped_now_that_watches_the_whole_title():
+    from datetime import UTC, timedelta
+
+    from ingestion.generator import finished_view
+
+    event = finished_view("u1", "vid_0001", "Horror", 6240, "probe-1")
+    jsonschema.Draft202012Validator(SCHEMA).validate(event)
+    assert (event["event_id"], event["user_id"], event["video_id"]) == ("probe-1", "u1", "vid_0001")
+    assert event["watch_time_seconds"] == 6240.0 and event["playback_started"] and not event["skipped"]
+    stamped = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00"))
+    assert abs(datetime.now(UTC) - stamped) < timedelta(minutes=1)
