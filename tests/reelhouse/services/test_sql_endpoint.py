@@ -132,9 +132,12 @@ def test_with_ldap_switched_on_a_client_without_valid_credentials_is_refused(end
 
 
 def test_every_delta_table_of_the_three_layers_is_named_and_nothing_else(tmp_path):
-    for path in ("bronze/events/_delta_log", "gold/fct_a/_delta_log", "gold/not_delta", "_models/m/_delta_log",
+    for path in ("bronze/events/_delta_log", "gold/fct_a/_delta_log", "_models/m/_delta_log",
                  "silver/stg_b/_delta_log"):
         (tmp_path / path).mkdir(parents=True)
+        (tmp_path / path / "00000000000000000000.json").write_text("{}\n")
+    (tmp_path / "gold/not_delta").mkdir()
+    (tmp_path / "gold/being_created/_delta_log").mkdir(parents=True)  # Delta makes the folder before version 0
     assert sql_endpoint.lakehouse_tables(tmp_path) == {
         "bronze.events": tmp_path / "bronze/events", "silver.stg_b": tmp_path / "silver/stg_b",
         "gold.fct_a": tmp_path / "gold/fct_a"}
