@@ -46,7 +46,7 @@ lint: install
 	$(BIN)/sqlfluff lint lakehouse_models/models
 
 test: jars browser compose lint
-	bash scripts/run-pytest.sh $(BIN)/python -m pytest
+	bash scripts/run-pytest.sh $(BIN)/python -m pytest --durations=30
 
 test-unit: install
 	$(BIN)/python -m pytest -m "not integration"
