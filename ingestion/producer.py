@@ -8,6 +8,7 @@ user_id; the partition is computed once per key with Kafka's own murmur2 partiti
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -30,7 +31,7 @@ LIVE_CHUNK_SECONDS = 0.1  # live events are stamped when their chunk is made: ke
 
 @dataclass
 class ProduceReport:
-    sent: int = 0
+    sent: int = 0  # handed to the producer; after `produce` returns, every one acknowledged by the broker
     malformed: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     incident_started_at: float | None = None  # epoch seconds when event number `incident_from` was sent
@@ -38,6 +39,24 @@ class ProduceReport:
     @property
     def events_per_second(self) -> float:
         return self.sent / self.seconds if self.seconds else 0.0
+
+
+class Deliveries:
+    """Counts what the broker acknowledged, and keeps the first refusal (called on the producer's
+    IO thread): a send is only a hand-over, what was not acknowledged was not delivered."""
+
+    def __init__(self):
+        self.acknowledged = 0
+        self.first_error: BaseException | None = None
+        self._lock = threading.Lock()
+
+    def done(self, _metadata) -> None:
+        with self._lock:
+            self.acknowledged += 1
+
+    def failed(self, error: BaseException) -> None:
+        with self._lock:
+            self.first_error = self.first_error or error
 
 
 def iter_chunks(options: GeneratorOptions, workers: int) -> Iterator[Chunk]:
@@ -107,6 +126,7 @@ def produce(
     except KafkaError as error:
         raise ReelhouseError(f"cannot connect to Kafka at {bootstrap_servers}: {error}") from error
     report = ProduceReport()
+    deliveries = Deliveries()
     if options.start is None and rate > 0:
         # so that an event's time is when it was sent, give or take a tenth of a second
         options = replace(options, chunk_size=max(1, int(rate * LIVE_CHUNK_SECONDS)))
@@ -122,7 +142,8 @@ def produce(
                     partition = partition_of[key] = partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
                 if options.incident and report.sent == options.incident_from:
                     report.incident_started_at = time.time()
-                producer.send(topic, key=key, value=value, partition=partition)
+                producer.send(topic, key=key, value=value, partition=partition) \
+                    .add_callback(deliveries.done).add_errback(deliveries.failed)
                 report.sent += 1
                 if rate > 0:
                     lag = report.sent / rate - (time.monotonic() - started)
@@ -132,11 +153,19 @@ def produce(
                 report.malformed[kind] = report.malformed.get(kind, 0) + count
             if progress:
                 progress.update(report.sent)
-        producer.flush()
+        try:
+            producer.flush()
+        except KafkaError:
+            if deliveries.first_error is None:
+                raise
         report.seconds = time.monotonic() - started
+        if deliveries.acknowledged < report.sent:  # refused by the broker, or timed out: not sent
+            raise ReelhouseError(f"{report.sent - deliveries.acknowledged:,} of {report.sent:,} events were not "
+                                 f"delivered to {topic!r}: {deliveries.first_error or 'no acknowledgement'}")
     except KafkaError as error:
         hint = f" (does topic {topic!r} exist? `reelhouse kafka start` creates it)" if not report.sent else ""
-        raise ReelhouseError(f"sending to Kafka failed after {report.sent:,} events: {error}{hint}") from error
+        raise ReelhouseError(f"sending to Kafka failed after {report.sent:,} events were handed to the producer: "
+                             f"{error}{hint}") from error
     finally:
         producer.close()
     return report
