@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from foundation import jars
@@ -27,9 +29,33 @@ def start_time(pid: int) -> str | None:
 
 
 def record_pid(pid_file: Path, pid: int) -> None:
-    """Write `<pid> <start time>`, so that a later process given the same pid is not taken for it."""
+    """Write `<pid> <start time> <the pid file's own path>`: a later process given the same pid
+    is not taken for it, nor is the process named by a copy of the file (a copied home)."""
     pid_file.parent.mkdir(parents=True, exist_ok=True)
-    pid_file.write_text(f"{pid} {start_time(pid) or ''}".strip())
+    partial = pid_file.with_name(f".{pid_file.name}.partial")
+    partial.write_text(f"{pid} {start_time(pid) or '-'} {pid_file.absolute()}")
+    partial.replace(pid_file)
+
+
+@contextlib.contextmanager
+def exclusive(lock_file: Path, what: str, timeout: float = 600) -> Iterator[None]:
+    """Hold an exclusive lock on `lock_file` (waiting up to `timeout`): two `start`s, or a
+    `start` and a `stop`, of one service run one after the other, never at once."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("a") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ReelhouseError(f"another {what} still holds {lock_file} after {timeout:.0f}s") from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def pid_alive(pid_file: Path, marker: bytes) -> int | None:
@@ -43,8 +69,10 @@ def pid_alive(pid_file: Path, marker: bytes) -> int | None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError, IndexError):
         return None
-    if len(recorded) > 1 and recorded[1] != stat[19]:
+    if len(recorded) > 1 and recorded[1] not in (stat[19], "-"):
         return None  # the pid was reused by a later process
+    if len(recorded) > 2 and recorded[2] != str(pid_file.absolute()):
+        return None  # a copy of another home's pid file: that process is not ours to stop
     # the java launcher re-executes itself at start, leaving cmdline empty for a moment
     return pid if stat[0] != "Z" and (marker in cmdline or not cmdline) else None
 

@@ -99,7 +99,7 @@ def _live_recommender(settings: Settings, args: argparse.Namespace) -> None:
     from reelhouse.services.live_recommender import READY, LiveRecommenderService
 
     if args.action != "run":
-        act(args.action, "live recommender",
+        act(settings, args.action, "live recommender",
             LiveRecommenderService(settings, args.k, args.from_earliest, args.trigger_seconds))
         return
     from foundation.spark import build_spark
@@ -131,4 +131,4 @@ def _api(settings: Settings, args: argparse.Namespace) -> None:
     api = Api(settings, args.host, args.port)
     if args.action == "run":
         sys.exit(api.run())
-    act(args.action, "recommendations API", api)
+    act(settings, args.action, "recommendations API", api)

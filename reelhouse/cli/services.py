@@ -52,10 +52,18 @@ def register(commands) -> dict:
     return {"kafka": _kafka, "cluster": _cluster, "serve": _serve, "dashboard": _dashboard, "metastore": _metastore}
 
 
-def act(action: str, name: str, service: Service) -> None:
+def act(settings: Settings, action: str, name: str, service: Service) -> None:
     """start, stop or status of a background service, its lines printed; status exits 3 when it
-    is not running."""
-    lines = {"start": service.start, "stop": service.stop, "status": service.status}[action]()
+    is not running. Starts and stops of one service in one home take turns (a lock file)."""
+    from foundation import processes
+
+    handler = {"start": service.start, "stop": service.stop, "status": service.status}[action]
+    if action == "status":
+        lines = handler()
+    else:
+        lock = settings.home / "_locks" / f"{name.replace(' ', '-')}.lock"
+        with processes.exclusive(lock, f"start or stop of the {name}"):
+            lines = handler()
     if lines is None:
         print(f"{name}: not running")
         sys.exit(3)
@@ -68,7 +76,7 @@ def _kafka(settings: Settings, args: argparse.Namespace) -> None:
 
     layout = ClusterLayout(settings.kafka_dir, settings.kafka_host, settings.kafka_port,
                            args.brokers or settings.kafka_brokers)
-    act(args.action, "kafka",
+    act(settings, args.action, "kafka",
         KafkaCluster(layout, settings.jars_cache, topic=(settings.topic, settings.topic_partitions)))
 
 
@@ -79,7 +87,7 @@ def _cluster(settings: Settings, args: argparse.Namespace) -> None:
     asked = StandaloneLayout(directory, host=args.host, port=args.port, web_port=args.web_port,
                              workers=args.workers, cores_per_worker=args.cores, memory_per_worker=args.memory)
     # stop and status find the cluster where it was started
-    act(args.action, "spark cluster",
+    act(settings, args.action, "spark cluster",
         StandaloneCluster(asked if args.action == "start" else StandaloneLayout.recorded(directory) or asked))
 
 
@@ -90,7 +98,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     if args.action == "run":
         endpoint.run()
     else:
-        act(args.action, "SQL endpoint", endpoint)
+        act(settings, args.action, "SQL endpoint", endpoint)
 
 
 def _dashboard(settings: Settings, args: argparse.Namespace) -> None:
@@ -99,11 +107,11 @@ def _dashboard(settings: Settings, args: argparse.Namespace) -> None:
     dashboard = Dashboard(settings, args.host, args.port, args.refresh_seconds)
     if args.action == "run":
         sys.exit(dashboard.run())
-    act(args.action, "dashboard", dashboard)
+    act(settings, args.action, "dashboard", dashboard)
 
 
 def _metastore(settings: Settings, args: argparse.Namespace) -> None:
     from reelhouse.services.metastore import Metastore
 
-    act(args.action, "metastore", Metastore(settings.metastore_dir, settings.metastore_host,
+    act(settings, args.action, "metastore", Metastore(settings.metastore_dir, settings.metastore_host,
                                             args.port or settings.metastore_port, settings.jars_cache))
