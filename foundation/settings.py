@@ -30,6 +30,8 @@ ENVIRONMENT = {
     "metastore_port": "REELHOUSE_METASTORE_PORT",
     "worker_python": "REELHOUSE_WORKER_PYTHON",
     "verbose": "REELHOUSE_VERBOSE",
+    "max_event_lead_seconds": "REELHOUSE_MAX_EVENT_LEAD_SECONDS",
+    "max_event_age_days": "REELHOUSE_MAX_EVENT_AGE_DAYS",
 }
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off", "")
@@ -58,6 +60,10 @@ class Settings:
     cluster, an interpreter with reelhouse's dependencies on every worker."""
     verbose: bool = False
     """Spark, Delta, Hive and Kafka logs on the terminal too; they always go to `<home>/_logs/`."""
+    max_event_lead_seconds: float = 600.0
+    """An event stamped further ahead of its Kafka timestamp is quarantined (implausible_event_time)."""
+    max_event_age_days: float = 0.0
+    """An event stamped further behind its Kafka timestamp is quarantined; 0: no horizon."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +14,15 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from foundation.delta import delta_snapshot
-from ingestion.transforms import parse_kafka_records, to_bronze, to_quarantine
+from foundation.errors import ReelhouseError
+from foundation.settings import Settings
+from ingestion.transforms import EventTimeBounds, parse_kafka_records, to_bronze, to_quarantine
+
+
+def event_time_bounds(settings: Settings) -> EventTimeBounds:
+    """The event-time bounds every reader of the topic applies (bronze, the monitor, the live recommender)."""
+    return EventTimeBounds(settings.max_event_lead_seconds, settings.max_event_age_days)
+
 
 KAFKA_SOURCE_SCHEMA = T.StructType([
     T.StructField("key", T.BinaryType()),
@@ -119,17 +128,46 @@ def committed_batch(spark: SparkSession, path: Path, app_id: str) -> int:
     return version.get() if version.isDefined() else -1
 
 
-def writer_app_id(checkpoint: Path) -> str:
-    """A stable id for this stream's idempotent writes, kept beside its checkpoint.
+WRITER_ID_FILE = "reelhouse_writer_id"
 
-    A new checkpoint (batch ids start again at 0) gets a new id, so its batches are not
-    mistaken for ones already written.
+
+def writer_app_id(checkpoint: Path) -> str:
+    """The id of this stream's idempotent writes: `bronze-<the checkpoint's own query id>`.
+
+    Spark names a checkpoint by the id in its `metadata` file and keeps it for the
+    checkpoint's life. For a new checkpoint we write that file first (atomically), so Spark
+    adopts our id, and record the writer id beside it. A new checkpoint is a new id, so its
+    batches (numbered from 0 again) are never taken for replays. Refused, with one line: a
+    checkpoint with batches but no writer id (a replay under a new id would duplicate), and a
+    writer id without its checkpoint (a reset one: batches would be skipped as replays).
+    Checkpoints made before the id was tied to the query keep their recorded id.
     """
-    marker = checkpoint / "reelhouse_writer_id"
-    if not marker.exists():
+    metadata, marker = checkpoint / "metadata", checkpoint / WRITER_ID_FILE
+    if not metadata.exists():
+        if marker.exists():
+            raise ReelhouseError(f"{marker} names a writer, but its checkpoint is gone (reset?): its id would "
+                                 f"skip new batches as replays; remove {marker.name} to start afresh")
         checkpoint.mkdir(parents=True, exist_ok=True)
-        marker.write_text(f"bronze-{uuid.uuid4()}")
-    return marker.read_text().strip()
+        _write_atomically(metadata, json.dumps({"id": str(uuid.uuid4())}) + "\n")
+    query_id = json.loads(metadata.read_text().splitlines()[0])["id"]
+    if not marker.exists():
+        if (checkpoint / "commits").is_dir() and any((checkpoint / "commits").iterdir()):
+            raise ReelhouseError(f"checkpoint {checkpoint} has committed batches but no {WRITER_ID_FILE}: restore "
+                                 "it from a backup (a new id would write a replayed batch twice)")
+        _write_atomically(marker, f"bronze-{query_id}\n")
+    recorded = marker.read_text().strip()
+    if not recorded:
+        raise ReelhouseError(f"{marker} is empty: restore it from a backup")
+    return recorded
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    with partial.open("w") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    partial.replace(path)
 
 
 class ProgressRow(NamedTuple):

@@ -13,9 +13,23 @@ from pyspark.sql import functions as F
 
 WINDOW_MINUTES = 1
 UNKNOWN = "unknown"  # seed-format events carry no CDN or device
+OTHER = "other"
+# The monitor keeps state per region x CDN x device: values outside these sets share `other`, so
+# a client sending a new CDN name per event cannot grow the state without bound (regions are
+# two-letter codes, bounded by bronze's validation). Silver keeps the values as sent.
+KNOWN_DEVICES = ("tv", "mobile", "desktop", "tablet")
+KNOWN_CDNS = ("akamai", "cloudfront", "fastly", "cloudflare", "google", "azure", "edgio", "limelight", "lumen",
+              "bunny", "cdn77", "stackpath", "tencent", "alibaba", "own")
 # additive columns of a window: roll-ups and the trailing hour sum these, never the ratios
 SUMS = ("views", "playback_failures", "started_views", "watch_time_seconds", "rebuffer_seconds",
         "stall_measured_seconds", "startup_time_ms_sum", "bitrate_kbps_sum")
+
+
+def bounded_category(column: str, known: tuple[str, ...]) -> Column:
+    """Trimmed, lower case; `unknown` when absent, `other` when not one of `known`."""
+    value = F.lower(F.trim(F.col(column)))
+    absent = value.isNull() | (value == "")
+    return F.when(absent, F.lit(UNKNOWN)).when(value.isin(*known), value).otherwise(F.lit(OTHER))
 
 
 def valid_events(parsed: DataFrame) -> DataFrame:
@@ -23,9 +37,9 @@ def valid_events(parsed: DataFrame) -> DataFrame:
     started = F.coalesce(F.col("playback_started"), F.col("watch_time_seconds") > 0)
     return parsed.where(F.col("reason").isNull()).select(
         "event_at",
-        "region",
-        F.coalesce("cdn", F.lit(UNKNOWN)).alias("cdn"),
-        F.coalesce("device_type", F.lit(UNKNOWN)).alias("device_type"),
+        F.upper(F.trim("region")).alias("region"),
+        bounded_category("cdn", KNOWN_CDNS).alias("cdn"),
+        bounded_category("device_type", KNOWN_DEVICES).alias("device_type"),
         started.alias("has_video_started"),
         F.col("error_code").isNotNull().alias("has_playback_failure"),
         "watch_time_seconds",

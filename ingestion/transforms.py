@@ -6,10 +6,19 @@ of the two, which is what makes the ingestion lossless.
 
 Reasons, checked in this order (the first that applies is recorded):
 empty, not_utf8, not_json, not_object, wrong_type, missing_field, invalid_value,
-unparseable_timestamp. `reason_detail` names the field and the problem.
+unparseable_timestamp, implausible_event_time. `reason_detail` names the field and the problem.
+
+invalid_value covers, besides negative numbers and unknown resolutions, what would poison the
+layers above: non-finite numbers (`1e400` parses as infinity), numbers beyond physical bounds,
+text longer than `MAX_TEXT_CHARS` and a region that is not a two-letter code. An event time
+too far ahead of the record's Kafka timestamp (or, when a horizon is set, too far behind it)
+is implausible_event_time: kept out of bronze, it cannot drag watermarks or "the last 15
+minutes" into the future.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -45,6 +54,18 @@ EVENT_SCHEMA = T.StructType([
 # resolutions as sent (case and spaces are normalized in silver); anything else is quarantined
 KNOWN_RESOLUTIONS = ("144p", "240p", "360p", "480p", "576p", "720p", "1080p", "1440p", "2160p", "4k", "8k")
 NON_NEGATIVE = ("watch_time_seconds", "bitrate_kbps", "buffering_events", "startup_time_ms", "rebuffer_seconds")
+FINITE = ("watch_time_seconds", "rebuffer_seconds")  # the floating-point fields
+# physical bounds of one view, far above any real one: beyond them a value is a client's bug
+UPPER_BOUNDS = {
+    "watch_time_seconds": 86_400,  # a day
+    "rebuffer_seconds": 86_400,
+    "bitrate_kbps": 1_000_000,  # 1 Gbit/s
+    "buffering_events": 100_000,
+    "startup_time_ms": 3_600_000,  # an hour
+}
+MAX_TEXT_CHARS = 256
+TEXT_FIELDS = ("event_id", "session_id", "user_id", "video_id", "genre", "device_type", "cdn", "error_code")
+REGION_CODE = r"^[A-Z]{2}$"  # ISO 3166-1 alpha-2, after trimming and upper-casing (as silver does)
 ISO_8601 = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
 SEED_DATE = r"^\d{2}/\d{2}/\d{4}$"
 # variant types that a JSON value may have for each typed field (strings accept any scalar)
@@ -72,6 +93,16 @@ QUARANTINE_COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class EventTimeBounds:
+    """How far an event's time may be from its record's Kafka timestamp and still be believed."""
+
+    max_lead_seconds: float = 600.0
+    """Ahead of the Kafka timestamp: device clocks drift, but not by days."""
+    max_age_days: float = 0.0
+    """Behind it; 0 is no horizon (backfills and the generator's simulated past are legitimate)."""
+
+
 def parse_event_time(text: Column) -> Column:
     """ISO-8601 (with or without zone, UTC if none) or the seed's `MM/dd/yyyy`; null otherwise."""
     trimmed = F.trim(text)
@@ -96,7 +127,23 @@ def _wrong_type_detail(variant: Column) -> Column:
     return F.coalesce(*checks, F.lit("a field has a value of the wrong type"))
 
 
-def parse_kafka_records(records: DataFrame) -> DataFrame:
+def _implausible_time(event_at: Column, kafka_timestamp: Column, bounds: EventTimeBounds) -> Column:
+    """Why `event_at` is not believable next to the record's Kafka timestamp, or null."""
+    lead = F.unix_micros(event_at) - F.unix_micros(kafka_timestamp)
+    too_late = F.when(lead > int(bounds.max_lead_seconds * 1e6), F.concat(
+        F.lit("event time "), event_at.cast("string"), F.lit(f" is more than {bounds.max_lead_seconds:g} s ahead "
+                                                              "of its Kafka timestamp "),
+        kafka_timestamp.cast("string")))
+    if not bounds.max_age_days:
+        return too_late
+    too_old = F.when(-lead > int(bounds.max_age_days * 86_400e6), F.concat(
+        F.lit("event time "), event_at.cast("string"), F.lit(f" is more than {bounds.max_age_days:g} days behind "
+                                                              "its Kafka timestamp "),
+        kafka_timestamp.cast("string")))
+    return F.coalesce(too_late, too_old)
+
+
+def parse_kafka_records(records: DataFrame, time_bounds: EventTimeBounds = EventTimeBounds()) -> DataFrame:
     """Kafka source rows -> typed event columns plus `reason` / `reason_detail` (null when valid)."""
     parsed = F.from_json(
         F.col("value").cast("string"),
@@ -119,10 +166,23 @@ def parse_kafka_records(records: DataFrame) -> DataFrame:
     corrupt = F.col(f"e.{CORRUPT}")
     variant = F.try_parse_json(text)
     event_at = parse_event_time(event["timestamp"])
+    implausible = _implausible_time(event_at, F.col("kafka_timestamp"), time_bounds)
     missing = F.coalesce(*[F.when(event[name].isNull(), F.lit(name)) for name in REQUIRED_FIELDS])
+    # NaN cannot come from JSON text (non-numeric numbers are refused), infinity can: 1e400
+    not_finite = F.coalesce(*[
+        F.when(F.abs(event[name]) == float("inf"), F.lit(f"{name} is not finite")) for name in FINITE
+    ])
     negative = F.coalesce(*[
         F.when(event[name] < 0, F.lit(f"{name} is negative")) for name in NON_NEGATIVE
     ])
+    too_large = F.coalesce(*[
+        F.when(event[name] > limit, F.lit(f"{name} is above {limit:,}")) for name, limit in UPPER_BOUNDS.items()
+    ])
+    too_long = F.coalesce(*[
+        F.when(F.length(event[name]) > MAX_TEXT_CHARS, F.lit(f"{name} is longer than {MAX_TEXT_CHARS} characters"))
+        for name in TEXT_FIELDS
+    ])
+    not_a_region = ~F.upper(F.trim(event["region"])).rlike(REGION_CODE)
     unknown_resolution = ~F.lower(F.trim(event["resolution"])).isin(*KNOWN_RESOLUTIONS)
     # only reached for valid JSON, where an object is exactly what starts with "{"
     is_object = F.ltrim(text, F.lit(" \t\r\n")).startswith("{")
@@ -135,11 +195,17 @@ def parse_kafka_records(records: DataFrame) -> DataFrame:
         ("not_object", ~is_object, F.lit("JSON value is not an object")),
         ("wrong_type", corrupt.isNotNull(), _wrong_type_detail(variant)),
         ("missing_field", missing.isNotNull(), F.concat(F.lit("missing or null: "), missing)),
+        ("invalid_value", not_finite.isNotNull(), not_finite),
         ("invalid_value", negative.isNotNull(), negative),
+        ("invalid_value", too_large.isNotNull(), too_large),
+        ("invalid_value", too_long.isNotNull(), too_long),
+        ("invalid_value", not_a_region,
+         F.concat(F.lit("region is not a two-letter country code: "), F.substring(event["region"], 1, 40))),
         ("invalid_value", unknown_resolution,
-         F.concat(F.lit("unknown resolution: "), event["resolution"])),
+         F.concat(F.lit("unknown resolution: "), F.substring(event["resolution"], 1, 40))),
         ("unparseable_timestamp", event_at.isNull(),
-         F.concat(F.lit("cannot parse timestamp: "), event["timestamp"])),
+         F.concat(F.lit("cannot parse timestamp: "), F.substring(event["timestamp"], 1, 80))),
+        ("implausible_event_time", implausible.isNotNull(), implausible),
     ]
     reason = F.lit(None).cast("string")
     detail = F.lit(None).cast("string")

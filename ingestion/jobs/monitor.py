@@ -107,7 +107,7 @@ def start(spark: SparkSession, settings: Settings, options: MonitorOptions,
             spark, settings.bootstrap_servers, settings.topic, options.max_offsets_per_trigger,
             starting_offsets=options.starting_offsets,
         )
-        events = qoe.valid_events(parse_kafka_records(source))
+        events = qoe.valid_events(parse_kafka_records(source, io.event_time_bounds(settings)))
         if part == "live":
             windows, writer = qoe.live_windows(events, options.watermark), live_writer(settings)
         else:

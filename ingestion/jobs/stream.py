@@ -52,10 +52,12 @@ def batch_writer(settings: Settings, app_id: str) -> Callable[[DataFrame, int], 
     bronze_path = settings.table_path(*BRONZE)
     quarantine_path = settings.table_path(*QUARANTINE)
 
+    time_bounds = io.event_time_bounds(settings)
+
     def write_batch(batch: DataFrame, batch_id: int) -> None:
         spark = batch.sparkSession
         ingested_at = F.lit(datetime.now(UTC)).cast("timestamp")
-        parsed = parse_kafka_records(batch)
+        parsed = parse_kafka_records(batch, time_bounds)
         if io.committed_batch(spark, bronze_path, app_id) >= batch_id:
             # a replay after a crash: bronze has this batch, quarantine may not (Delta skips
             # the append if it has), so the rejected rows get a pass of their own

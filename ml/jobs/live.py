@@ -30,7 +30,7 @@ from pyspark.sql import functions as F
 
 from foundation.errors import ReelhouseError
 from foundation.settings import Settings
-from ingestion.io import query_progress, read_kafka_stream
+from ingestion.io import event_time_bounds, query_progress, read_kafka_stream
 from ingestion.transforms import parse_kafka_records
 from ml import live, live_io
 from ml.tables import LIVE_CHECKPOINT
@@ -137,7 +137,7 @@ def run(spark: SparkSession, settings: Settings, options: LiveOptions,
     source = read_kafka_stream(spark, settings.bootstrap_servers, settings.topic, options.max_offsets_per_trigger,
                                starting_offsets=options.starting_offsets)
     stream = (
-        started_views(parse_kafka_records(source)).writeStream.queryName(LIVE_CHECKPOINT)
+        started_views(parse_kafka_records(source, event_time_bounds(settings))).writeStream.queryName(LIVE_CHECKPOINT)
         .foreachBatch(recommender.write_batch)
         .option("checkpointLocation", str(settings.checkpoint_path(LIVE_CHECKPOINT)))
     )

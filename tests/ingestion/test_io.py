@@ -1,6 +1,10 @@
+import json
 from datetime import datetime
 
-from ingestion.io import append_once, progress_rows, writer_app_id
+import pytest
+
+from foundation.errors import ReelhouseError
+from ingestion.io import WRITER_ID_FILE, append_once, progress_rows, writer_app_id
 
 PROGRESS = {  # a StreamingQueryProgress as Spark reports it, trimmed to the fields we read
     "id": "q-1", "runId": "r-1", "batchId": 4, "timestamp": "2025-05-14T17:06:27.123Z",
@@ -31,6 +35,44 @@ def test_writer_app_id_is_stable_per_checkpoint_and_new_for_a_new_one(tmp_path):
     first = writer_app_id(tmp_path / "cp")
     assert writer_app_id(tmp_path / "cp") == first
     assert writer_app_id(tmp_path / "other") != first
+
+
+def test_writer_app_id_is_the_checkpoints_own_query_id_written_before_spark_starts(tmp_path):
+    app_id = writer_app_id(tmp_path / "cp")
+    query_id = json.loads((tmp_path / "cp" / "metadata").read_text())["id"]
+    assert app_id == f"bronze-{query_id}"
+    assert not list((tmp_path / "cp").glob(".*partial"))
+
+
+def _checkpoint_with_a_batch(path):
+    writer_app_id(path)
+    (path / "commits").mkdir()
+    (path / "commits" / "0").write_text("v1\n{}\n")
+
+
+def test_a_checkpoint_with_batches_whose_writer_id_went_missing_or_empty_is_refused(tmp_path):
+    _checkpoint_with_a_batch(tmp_path / "cp")
+    (tmp_path / "cp" / WRITER_ID_FILE).unlink()
+    with pytest.raises(ReelhouseError, match="has committed batches but no reelhouse_writer_id"):
+        writer_app_id(tmp_path / "cp")
+    (tmp_path / "cp" / WRITER_ID_FILE).write_text("")
+    with pytest.raises(ReelhouseError, match="is empty"):
+        writer_app_id(tmp_path / "cp")
+
+
+def test_an_old_writer_id_left_in_a_reset_checkpoint_is_refused(tmp_path):
+    _checkpoint_with_a_batch(tmp_path / "cp")
+    for entry in ("metadata", "commits/0"):  # the user cleared the checkpoint but not our file
+        (tmp_path / "cp" / entry).unlink()
+    with pytest.raises(ReelhouseError, match="its checkpoint is gone"):
+        writer_app_id(tmp_path / "cp")
+
+
+def test_a_checkpoint_from_before_the_id_was_tied_to_it_keeps_its_recorded_id(tmp_path):
+    (tmp_path / "cp").mkdir()
+    (tmp_path / "cp" / "metadata").write_text('{"id":"1b4e28ba-2fa1-11d2-883f-0016d3cca427"}\n')
+    (tmp_path / "cp" / WRITER_ID_FILE).write_text("bronze-0f8fad5b-d9cb-469f-a165-70867728950e")
+    assert writer_app_id(tmp_path / "cp") == "bronze-0f8fad5b-d9cb-469f-a165-70867728950e"
 
 
 def test_bronze_keeps_statistics_only_for_filter_columns(spark, tmp_path):

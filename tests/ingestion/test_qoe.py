@@ -65,6 +65,25 @@ def test_events_of_seed_format_without_cdn_or_device_count_as_unknown(spark):
         ("US", "unknown", "unknown", True)]
 
 
+def test_cdn_and_device_outside_the_known_sets_share_other_so_the_state_stays_bounded(spark):
+    from ingestion.io import KAFKA_SOURCE_SCHEMA
+    from ingestion.transforms import parse_kafka_records
+
+    def record(offset, region, cdn, device):
+        value = (f'{{"user_id":"u1","video_id":"v1","watch_time_seconds":10,"resolution":"720p","bitrate_kbps":1,'
+                 f'"buffering_events":0,"paused":false,"skipped":false,"genre":"Drama","region":"{region}",'
+                 f'"recommended":false,"timestamp":"2026-01-01T10:00:00Z","cdn":"{cdn}","device_type":"{device}"}}')
+        return (b"u1", value.encode(), "t", 0, offset, _at(0), 0)
+
+    records = spark.createDataFrame([record(0, " gb", " Fastly", "TV"), record(1, "US", "cdn-4711", "car"),
+                                     record(2, "US", "cdn-4712", "")], KAFKA_SOURCE_SCHEMA)
+
+    events = qoe.valid_events(parse_kafka_records(records)).collect()
+
+    assert [(r.region, r.cdn, r.device_type) for r in events] == [
+        ("GB", "fastly", "tv"), ("US", "other", "other"), ("US", "other", "unknown")]
+
+
 def test_sliding_pair_windows_start_every_slide_and_sum_over_devices(spark):
     events = spark.createDataFrame([
         _event(_at(0, 5), device="tv"),

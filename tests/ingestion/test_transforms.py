@@ -1,12 +1,12 @@
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from ingestion.io import KAFKA_SOURCE_SCHEMA
-from ingestion.transforms import parse_kafka_records, to_bronze, to_quarantine
+from ingestion.transforms import EventTimeBounds, parse_kafka_records, to_bronze, to_quarantine
 
 FULL = {
     "event_id": "0b6a4c1e-2f7d-4c55-9a63-1e2b3c4d5e6f", "session_id": "s-1", "user_id": "user_00001",
@@ -83,6 +83,17 @@ def test_iso_timestamp_with_offset_is_converted_to_utc(spark):
         (encoded({**FULL, "watch_time_seconds": -3.0}), "invalid_value", "watch_time_seconds is negative"),
         (encoded({**FULL, "rebuffer_seconds": -1}), "invalid_value", "rebuffer_seconds is negative"),
         (encoded({**FULL, "resolution": "potato"}), "invalid_value", "unknown resolution: potato"),
+        (encoded(FULL).replace(b"221.5", b"1e400"), "invalid_value", "watch_time_seconds is not finite"),
+        (encoded(FULL).replace(b"3.5", b"-1e400"), "invalid_value", "rebuffer_seconds is not finite"),
+        (encoded({**FULL, "watch_time_seconds": 86_401.0}), "invalid_value", "watch_time_seconds is above 86,400"),
+        (encoded({**FULL, "bitrate_kbps": 1_000_001}), "invalid_value", "bitrate_kbps is above 1,000,000"),
+        (encoded({**FULL, "startup_time_ms": 3_600_001}), "invalid_value", "startup_time_ms is above 3,600,000"),
+        (encoded({**FULL, "cdn": "c" * 257}), "invalid_value", "cdn is longer than 256 characters"),
+        (encoded({**FULL, "region": "x" * 5000}), "invalid_value",
+         "region is not a two-letter country code: " + "x" * 40),
+        (encoded({**FULL, "region": "Mexico"}), "invalid_value", "region is not a two-letter country code: Mexico"),
+        (encoded({**FULL, "timestamp": "2026-05-14T18:00:00Z"}), "implausible_event_time",
+         "event time 2026-05-14 18:00:00 is more than 600 s ahead of its Kafka timestamp 2025-05-14 18:00:00"),
         (encoded({**FULL, "timestamp": "yesterday"}), "unparseable_timestamp", "cannot parse timestamp: yesterday"),
         (encoded({**FULL, "timestamp": "02/30/2025"}), "unparseable_timestamp", "cannot parse timestamp: 02/30/2025"),
         (encoded({**FULL, "timestamp": "2025-13-01T00:00:00Z"}), "unparseable_timestamp",
@@ -91,6 +102,25 @@ def test_iso_timestamp_with_offset_is_converted_to_utc(spark):
 )
 def test_malformed_record_gets_its_reason(spark, value, reason, detail):
     assert reasons(spark, [value]) == [(reason, detail)]
+
+
+def test_clock_skew_within_the_lead_passes_and_a_horizon_when_set_quarantines_old_events(spark):
+    def at(delta: timedelta) -> bytes:
+        return encoded({**FULL, "timestamp": (KAFKA_TIME + delta).isoformat() + "Z"})
+
+    values = [at(timedelta(minutes=9)), at(timedelta(minutes=11)), at(-timedelta(days=400))]
+    default = parse_kafka_records(kafka_rows(spark, values))
+    assert [r.reason for r in default.orderBy("kafka_offset").collect()] == [None, "implausible_event_time", None]
+
+    bounded = parse_kafka_records(kafka_rows(spark, values), EventTimeBounds(max_lead_seconds=60, max_age_days=365))
+    assert [(r.reason, r.reason_detail) for r in bounded.orderBy("kafka_offset").collect()] == [
+        ("implausible_event_time",
+         "event time 2025-05-14 18:09:00 is more than 60 s ahead of its Kafka timestamp 2025-05-14 18:00:00"),
+        ("implausible_event_time",
+         "event time 2025-05-14 18:11:00 is more than 60 s ahead of its Kafka timestamp 2025-05-14 18:00:00"),
+        ("implausible_event_time",
+         "event time 2024-04-09 18:00:00 is more than 365 days behind its Kafka timestamp 2025-05-14 18:00:00"),
+    ]
 
 
 def test_enum_spelling_is_left_to_silver(spark):

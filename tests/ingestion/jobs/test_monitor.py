@@ -108,12 +108,24 @@ def test_a_replay_from_a_new_checkpoint_changes_no_window_and_keeps_when_alerts_
     assert all(after_alerts[i]["raised_at"] == before_alerts[i]["raised_at"] for i in after_alerts)
 
 
+def _send_one_event_stamped_a_year_ahead(settings) -> None:
+    from kafka import KafkaProducer
+
+    event = json.loads(generate_chunk(GeneratorOptions(events=1, seed=1, start=None), 0).messages[0][1])
+    event["timestamp"] = (datetime.now(UTC) + timedelta(days=365)).isoformat().replace("+00:00", "Z")
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+    producer.send(settings.topic, json.dumps(event).encode()).get(timeout=30)
+    producer.close()
+
+
 def test_a_live_incident_is_alerted_while_events_arrive(spark, kafka, tmp_path):
     settings = _settings(kafka, tmp_path, "qoe-live")
     queries = monitor.start(spark, settings, monitor.MonitorOptions(trigger_seconds=1.0))
     try:
         while any(q.lastProgress is None for q in queries):  # the first trigger fixes the "latest" offsets
             time.sleep(0.2)
+        # a client with its clock a year ahead: believed, it would move the watermark past every real event
+        _send_one_event_stamped_a_year_ahead(settings)
         sent = produce(GeneratorOptions(events=24_000, seed=3, start=None, incident=PAIR, incident_from=12_000),
                        settings.bootstrap_servers, settings.topic, rate=1_500)
         deadline = time.monotonic() + 60

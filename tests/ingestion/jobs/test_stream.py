@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,9 +13,10 @@ from collections import Counter
 import pytest
 
 from ingestion.generator import GeneratorOptions
+from ingestion.io import committed_batch
 from ingestion.jobs.stream import StreamOptions, run
 from ingestion.producer import produce
-from ingestion.tables import BRONZE, PROGRESS, QUARANTINE
+from ingestion.tables import BRONZE, PROGRESS, QUARANTINE, STREAM_CHECKPOINT
 from reelhouse.services.kafka import end_offsets, ensure_topic
 
 pytestmark = pytest.mark.integration
@@ -68,6 +70,10 @@ def test_every_offset_lands_exactly_once_in_bronze_or_quarantine(spark, kafka, t
 
     progress = spark.read.format("delta").load(str(settings.table_path(*PROGRESS))).collect()
     assert sum(r.num_input_rows for r in progress) == 12_000
+    # Spark adopted the checkpoint id we wrote, and bronze's idempotent writes carry it
+    query_id = json.loads((settings.checkpoint_path(STREAM_CHECKPOINT) / "metadata").read_text().splitlines()[0])["id"]
+    assert {r.query_id for r in progress} == {query_id}
+    assert committed_batch(spark, settings.table_path(*BRONZE), f"bronze-{query_id}") >= 2
     assert len(progress) >= 3  # 5,000 offsets per trigger
     assert all(r.processed_rows_per_second > 0 for r in progress)
 
