@@ -46,17 +46,6 @@
 
 
 {#-
-    The largest `column` of `relation` right now, as a SQL literal: the upper bound of what an
-    incremental run takes from an append-only source. Rows committed later (a stream keeps
-    writing) lie above it and wait for the next run. `null` when the source is empty.
--#}
-{% macro newest_value(relation, column) -%}
-    {%- set found = max_timestamp_literal(relation, column) if execute else none -%}
-    {{ return("cast(null as timestamp)" if found is none else found) }}
-{%- endmacro %}
-
-
-{#-
     The body of an import CTE: `relation`'s rows on the event dates that received rows since
     this model's watermark (all rows on a full build). Models that recompute whole days and
     `insert_overwrite` their partitions select from it.
@@ -67,4 +56,42 @@
     {%- if changed_dates %}
     where event_date in {{ changed_dates }}
     {%- endif %}
+{%- endmacro %}
+
+
+{#- The largest `column` of this model's table (a number), or none on a full build. -#}
+{% macro incremental_max(column) -%}
+    {%- if not (execute and is_incremental()) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(run_query("select max(" ~ column ~ ") from " ~ this).columns[0].values()[0]) }}
+{%- endmacro %}
+
+
+{#-
+    The current version of the Delta table `relation`: an upper bound of what a run reads that
+    only grows, whatever the writers' clocks say (0 at parse time).
+-#}
+{% macro delta_version(relation) -%}
+    {%- if not execute -%}
+        {{ return(0) }}
+    {%- endif -%}
+    {{ return(run_query("describe history " ~ relation ~ " limit 1").columns[0].values()[0] | int) }}
+{%- endmacro %}
+
+
+{#-
+    The body of an import CTE: the rows that Delta commits after `version_after` up to
+    `version_through` inserted into `relation` (its change data feed); every row when
+    `version_after` is none (a full build).
+-#}
+{% macro rows_inserted_between(relation, version_after, version_through) -%}
+    {%- if version_after is none -%}
+    select * from {{ relation }}
+    {%- elif version_after | int < version_through | int -%}
+    select * from table_changes('{{ relation }}', {{ version_after | int + 1 }}, {{ version_through }})
+    where _change_type = 'insert'
+    {%- else -%}
+    select * from {{ relation }} where false
+    {%- endif -%}
 {%- endmacro %}

@@ -16,8 +16,16 @@ def changed_partitions(relation, partition_column, loaded_at_column):
     return None
 
 
-def newest_value(relation, column):
-    return "timestamp'2025-05-14 00:00:00'"
+def incremental_max(column):
+    return None
+
+
+def delta_version(relation):
+    return 0
+
+
+def rows_inserted_between(relation, version_after, version_through):
+    return f"select * from {relation}"
 
 
 def rows_on_changed_dates(relation):

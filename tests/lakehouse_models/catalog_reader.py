@@ -16,7 +16,7 @@ from foundation.spark import build_spark
 QUERIES = (
     "select count(*) from silver.stg_playback__events",
     "select count(*) from gold.fct_views",
-    "select sum(video_start_attempts) from gold.fct_hourly_qoe",
+    "select count(*) from gold.dim_videos where not is_in_catalog",
     "show tables in gold",
 )
 

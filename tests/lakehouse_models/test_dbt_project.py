@@ -7,22 +7,28 @@ Expected figures are computed here from bronze with PySpark, not taken from dbt'
 
 from __future__ import annotations
 
+import itertools
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
-from ingestion.generator import SEED_EPOCH, GeneratorOptions
+from ingestion.generator import SEED_EPOCH, GeneratorOptions, encode, generate_chunk, iter_events, world_for
+from ingestion.io import KAFKA_SOURCE_SCHEMA
 from ingestion.jobs import load_generated
+from ingestion.jobs.stream import batch_writer
 from ingestion.tables import BRONZE, QUARANTINE
+from ingestion.transforms import parse_kafka_records, to_bronze
 
 pytestmark = pytest.mark.integration
 
 EVENTS = 20_000
 DUPLICATED = 1_500  # the first events of the same seed, sent again
 TOP_UP = 200  # 1 %
+UNLISTED = 30  # well-formed events of titles the catalog does not list yet
+UNLISTED_TITLES = ("vid_unlisted_a", "vid_unlisted_b")
 
 
 def _table(spark, settings, layer, name):
@@ -40,14 +46,39 @@ def lakehouse(spark, lakehouse_with_catalog, reelhouse_cli):
     settings = lakehouse_with_catalog("dbt")
     load_generated.run(spark, settings, GeneratorOptions(events=EVENTS, seed=5, bad_ratio=0.02, days=3))
     load_generated.run(spark, settings, GeneratorOptions(events=DUPLICATED, seed=5, bad_ratio=0.02, days=3))
+    _send_events_of_unlisted_titles(spark, settings)
     output = _dbt(reelhouse_cli, settings, "build")
     return settings, output
 
 
+def _send_events_of_unlisted_titles(spark, settings):
+    """UNLISTED valid events whose titles are missing from the catalog, through the stream's write path."""
+    events = itertools.islice(iter_events(77, world_for(GeneratorOptions(events=UNLISTED)), days=3), UNLISTED)
+    rows = [(None, encode({**event, "event_id": f"unlisted-{n}", "video_id": UNLISTED_TITLES[n % 2]}),
+             "unlisted", 0, n, datetime.now(UTC)) for n, event in enumerate(events)]
+    batch = spark.createDataFrame(rows, "key binary, value binary, topic string, partition int, offset long, "
+                                        "timestamp timestamp")
+    batch_writer(settings, "test-unlisted-titles")(batch, 0)
+
+
 def test_build_passes_every_data_and_unit_test(lakehouse):
     _, output = lakehouse
-    assert "Completed successfully" in output
+    assert "ERROR=0 SKIP=0" in output  # the unlisted titles' warning is the only one (its own test)
+    assert "WARN=1 " in output
     assert "unit tests" in output and "data tests" in output
+
+
+def test_events_of_titles_missing_from_the_catalog_flow_to_gold_and_are_counted(spark, lakehouse):
+    settings, output = lakehouse
+    assert "WARN" in output and "relationships_stg_playback__events_video_id" in output  # warned, not failed
+    views = _table(spark, settings, "gold", "fct_views").where(F.col("video_id").isin(*UNLISTED_TITLES))
+    assert views.count() == UNLISTED
+    inferred = {r.video_id: r for r in _table(spark, settings, "gold", "dim_videos").where("not is_in_catalog")
+                .collect()}
+    assert set(inferred) == set(UNLISTED_TITLES)
+    assert all(r.title == "Unknown title" and r.duration_seconds is None for r in inferred.values())
+    counted = _table(spark, settings, "gold", "fct_hourly_data_quality").agg(F.sum("unknown_title_events")).first()[0]
+    assert counted == UNLISTED
 
 
 def test_silver_has_one_row_per_event_and_keeps_the_first_copy(spark, lakehouse):
@@ -69,7 +100,7 @@ def test_data_quality_counts_match_bronze_and_quarantine(spark, lakehouse):
         F.sum("received_records").alias("received"), F.sum("quarantined_records").alias("quarantined"),
         F.sum("duplicates_removed").alias("duplicates"),
     ).first()
-    assert quality.received == EVENTS + DUPLICATED
+    assert quality.received == EVENTS + DUPLICATED + UNLISTED
     assert quality.quarantined == quarantine.count()
     assert quality.duplicates == bronze.count() - bronze.select("event_id").distinct().count()
     by_reason = {r.reason: r.n for r in _table(spark, settings, "gold", "fct_hourly_quarantine")
@@ -121,12 +152,24 @@ def test_docs_generate_and_source_freshness(reelhouse_cli, lakehouse):
     assert "PASS freshness of playback.playback_events" in freshness
 
 
+def _append_rows_stamped_before_the_last_build(spark, settings, events: int):
+    """Valid bronze rows whose ingested_at is a day before any silver has read: a writer whose
+    clock stepped back, or a second writer committing late."""
+    older = _table(spark, settings, *BRONZE).agg(F.min("ingested_at")).first()[0] - timedelta(days=1)
+    options = GeneratorOptions(events=events, seed=8, start=SEED_EPOCH + timedelta(days=3), days=0.03)
+    rows = [(key, value, "backdated", 0, n, older, 0)
+            for n, (key, value) in enumerate(generate_chunk(options, 0).messages)]
+    parsed = parse_kafka_records(spark.createDataFrame(rows, KAFKA_SOURCE_SCHEMA))
+    to_bronze(parsed, F.lit(older)).write.format("delta").mode("append").save(str(settings.table_path(*BRONZE)))
+
+
 def test_second_build_reads_only_the_new_events(spark, reelhouse_cli, lakehouse):
     settings, _ = lakehouse
     bronze_before = _table(spark, settings, *BRONZE).count()
     load_generated.run(spark, settings, GeneratorOptions(
         events=TOP_UP, seed=6, start=SEED_EPOCH + timedelta(days=3), days=0.03,
     ))
+    _append_rows_stamped_before_the_last_build(spark, settings, 50)
     new_bronze_rows = _table(spark, settings, *BRONZE).count() - bronze_before
     _dbt(reelhouse_cli, settings, "build")
 

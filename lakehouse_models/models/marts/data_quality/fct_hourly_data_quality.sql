@@ -30,6 +30,12 @@ events as (
 
 ),
 
+videos as (
+
+    select * from {{ ref('stg_catalog__videos') }}
+
+),
+
 quarantined as (
 
     select * from {{ ref('stg_playback__quarantined_events') }}
@@ -54,10 +60,12 @@ kept_hourly as (
 
     -- silver keeps the first copy of each event, stamped with that copy's ingestion time
     select
-        date_trunc('hour', ingested_at) as ingested_hour,
+        date_trunc('hour', events.ingested_at) as ingested_hour,
         count(*) as kept_events,
-        count_if(is_late_arrival) as late_arrivals
+        count_if(events.is_late_arrival) as late_arrivals,
+        count_if(videos.video_id is null) as unknown_title_events
     from events
+    left join videos on events.video_id = videos.video_id
     group by 1
 
 ),
@@ -83,6 +91,7 @@ final as (
         coalesce(received_hourly.valid_records, 0) - coalesce(kept_hourly.kept_events, 0)
             as duplicates_removed,
         coalesce(kept_hourly.late_arrivals, 0) as late_arrivals,
+        coalesce(kept_hourly.unknown_title_events, 0) as unknown_title_events,
         coalesce(quarantined_hourly.quarantined_records, 0)
         / (
             coalesce(received_hourly.valid_records, 0)

@@ -13,7 +13,8 @@ daily as (
 
     select
         video_id,
-        genre,
+        -- the catalog's genre; for a title not in the catalog yet, players may disagree: one wins
+        max(genre) as genre,
         region,
         device_type,
         count(*) as views,
@@ -27,7 +28,7 @@ daily as (
         event_date,
         max(source_loaded_at) as source_loaded_at
     from views
-    group by event_date, video_id, genre, region, device_type
+    group by event_date, video_id, region, device_type
 
 )
 

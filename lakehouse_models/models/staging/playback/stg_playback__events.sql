@@ -10,10 +10,12 @@
     )
 }}
 
-{#- bronze rows from just after the previous run's bound up to this run's: duplicates that
-    silver drops move the bound on too, so they are read once -#}
-{%- set ingested_after = incremental_watermark('bronze_ingested_through') %}
-{%- set ingested_through = newest_value(source('playback', 'playback_events'), 'ingested_at') %}
+{#- the bronze rows of the Delta commits after the previous run's bound up to this run's. The
+    bound is bronze's version, not its ingested_at: a writer's clock may step back, or a second
+    writer commit older stamps, and rows below a time bound already passed would never be read.
+    Duplicates that silver drops move the bound on too, so they are read once. -#}
+{%- set version_after = incremental_max('bronze_version_through') %}
+{%- set version_through = delta_version(source('playback', 'playback_events')) %}
 {%- set newest_event_at = incremental_watermark('event_at') %}
 {%- set run_started = run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f') %}
 
@@ -21,12 +23,7 @@ with
 
 events as (
 
-    select * from {{ source('playback', 'playback_events') }}
-    where
-        {% if ingested_after -%}
-            ingested_at > {{ ingested_after }} and
-        {% endif -%}
-        ingested_at <= {{ ingested_through }}
+    {{ rows_inserted_between(source('playback', 'playback_events'), version_after, version_through) }}
 
 ),
 
@@ -43,7 +40,12 @@ cleaned as (
         trim(video_id) as video_id,
         trim(genre) as genre,
         upper(trim(region)) as region,
-        coalesce(nullif(lower(trim(device_type)), ''), 'unknown') as device_type,
+        case
+            when nullif(trim(device_type), '') is null then 'unknown'
+            when lower(trim(device_type)) in ('tv', 'mobile', 'desktop', 'tablet') then lower(trim(device_type))
+            -- a device class new to us (a car, a watch) is kept as such in bronze, `other` here
+            else 'other'
+        end as device_type,
         coalesce(nullif(lower(trim(cdn)), ''), 'unknown') as cdn,
         case lower(trim(resolution))
             when '4k' then '2160p'
@@ -120,7 +122,7 @@ final as (
         kafka_timestamp,
         ingested_at,
         cast('{{ run_started }}' as timestamp) as loaded_at,
-        {{ ingested_through }} as bronze_ingested_through
+        cast({{ version_through }} as bigint) as bronze_version_through
     from ranked
     where arrival_rank = 1
 
