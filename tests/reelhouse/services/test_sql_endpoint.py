@@ -53,7 +53,8 @@ def built(endpoint, reelhouse_cli):
     seed, views, incremental merges and overwrites, tables; test_dbt_project builds them all in-process."""
     settings, port, _ = endpoint
     result = reelhouse_cli(settings, "dbt", "build", "--target", "thrift", "--select", "+fct_daily_engagement",
-                           "+dim_videos", "--indirect-selection", "cautious", timeout=1200, env={"REELHOUSE_SQL_PORT": str(port)})
+                           "+dim_videos", "--indirect-selection", "cautious", timeout=1200,
+                           env={"REELHOUSE_SQL_PORT": str(port)})
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return result.stdout
 
