@@ -13,6 +13,7 @@ from pathlib import Path
 
 from foundation import jars
 from foundation.errors import ReelhouseError
+from foundation.files import write_atomically
 
 
 def _stat(pid: int) -> list[str]:
@@ -32,9 +33,7 @@ def record_pid(pid_file: Path, pid: int) -> None:
     """Write `<pid> <start time> <the pid file's own path>`: a later process given the same pid
     is not taken for it, nor is the process named by a copy of the file (a copied home)."""
     pid_file.parent.mkdir(parents=True, exist_ok=True)
-    partial = pid_file.with_name(f".{pid_file.name}.partial")
-    partial.write_text(f"{pid} {start_time(pid) or '-'} {pid_file.absolute()}")
-    partial.replace(pid_file)
+    write_atomically(pid_file, f"{pid} {start_time(pid) or '-'} {pid_file.absolute()}")
 
 
 @contextlib.contextmanager

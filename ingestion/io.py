@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from pyspark.sql import types as T
 
 from foundation.delta import delta_snapshot
 from foundation.errors import ReelhouseError
+from foundation.files import write_atomically
 from foundation.settings import Settings
 from ingestion.transforms import EventTimeBounds, parse_kafka_records, to_bronze, to_quarantine
 
@@ -148,26 +148,17 @@ def writer_app_id(checkpoint: Path) -> str:
             raise ReelhouseError(f"{marker} names a writer, but its checkpoint is gone (reset?): its id would "
                                  f"skip new batches as replays; remove {marker.name} to start afresh")
         checkpoint.mkdir(parents=True, exist_ok=True)
-        _write_atomically(metadata, json.dumps({"id": str(uuid.uuid4())}) + "\n")
+        write_atomically(metadata, json.dumps({"id": str(uuid.uuid4())}) + "\n")
     query_id = json.loads(metadata.read_text().splitlines()[0])["id"]
     if not marker.exists():
         if (checkpoint / "commits").is_dir() and any((checkpoint / "commits").iterdir()):
             raise ReelhouseError(f"checkpoint {checkpoint} has committed batches but no {WRITER_ID_FILE}: restore "
                                  "it from a backup (a new id would write a replayed batch twice)")
-        _write_atomically(marker, f"bronze-{query_id}\n")
+        write_atomically(marker, f"bronze-{query_id}\n")
     recorded = marker.read_text().strip()
     if not recorded:
         raise ReelhouseError(f"{marker} is empty: restore it from a backup")
     return recorded
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    with partial.open("w") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    partial.replace(path)
 
 
 class ProgressRow(NamedTuple):
