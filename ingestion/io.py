@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from foundation.delta import delta_snapshot
+from foundation.delta import delta_snapshot, is_delta_table
 from foundation.errors import ReelhouseError
 from foundation.files import write_atomically
 from foundation.settings import Settings
+from ingestion.tables import BRONZE, QUARANTINE
 from ingestion.transforms import EventTimeBounds, parse_kafka_records, to_bronze, to_quarantine
 
 
@@ -57,13 +59,16 @@ def read_kafka_stream(
     max_offsets_per_trigger: int | None = None,
     min_partitions: int | None = None,
     starting_offsets: str = "earliest",
+    fail_on_data_loss: bool = True,
 ) -> DataFrame:
+    """`fail_on_data_loss`: a gap in the log (retention deleted unread records, a re-created
+    topic) stops the query; bronze must stop there, a live view may skip ahead."""
     reader = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", bootstrap_servers)
         .option("subscribe", topic)
         .option("startingOffsets", starting_offsets)
-        .option("failOnDataLoss", "true")  # a gap in the log must stop us, not be skipped
+        .option("failOnDataLoss", str(fail_on_data_loss).lower())
         .option("kafka.max.partition.fetch.bytes", str(8 << 20))
         .option("kafka.fetch.max.bytes", str(64 << 20))
     )
@@ -72,6 +77,42 @@ def read_kafka_stream(
     if min_partitions:
         reader = reader.option("minPartitions", str(min_partitions))
     return reader.load()
+
+
+def kafka_offset_bounds(bootstrap_servers: str, topic: str) -> dict[int, tuple[int, int]]:
+    """partition -> (the earliest offset Kafka still holds, the log end offset); {} for no topic."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        earliest, end = consumer.beginning_offsets(partitions), consumer.end_offsets(partitions)
+        return {tp.partition: (earliest[tp], end[tp]) for tp in partitions}
+    finally:
+        consumer.close()
+
+
+def next_landed_offsets(spark: SparkSession, settings: Settings, topic: str) -> dict[int, int]:
+    """partition -> one past the largest offset of `topic` that bronze or its quarantine holds."""
+    frames = [spark.read.format("delta").load(str(path)).where(F.col("kafka_topic") == topic)
+              .select("kafka_partition", "kafka_offset")
+              for path in (settings.table_path(*BRONZE), settings.table_path(*QUARANTINE)) if is_delta_table(path)]
+    if not frames:
+        return {}
+    landed = frames[0] if len(frames) == 1 else frames[0].unionByName(frames[1])
+    return {r.kafka_partition: r.last + 1
+            for r in landed.groupBy("kafka_partition").agg(F.max("kafka_offset").alias("last")).collect()}
+
+
+def set_checkpoint_aside(checkpoint: Path, note: str) -> Path | None:
+    """Rename a checkpoint (its writer id inside it) to `<name>.before-reset-<UTC time>`, with
+    `note` written in it; None when there was none. Kept, not deleted: it records what was read."""
+    if not checkpoint.exists():
+        return None
+    aside = checkpoint.with_name(f"{checkpoint.name}.before-reset-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
+    checkpoint.rename(aside)
+    write_atomically(aside / "reset.txt", note)
+    return aside
 
 
 def _schema_of(spark: SparkSession, transform) -> T.StructType:

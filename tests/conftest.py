@@ -18,13 +18,6 @@ from ingestion.generator import World, iter_events
 from reelhouse.services.kafka import ClusterLayout, KafkaCluster, free_broker_port
 from reelhouse.services.metastore import Metastore
 
-# Every JVM of the run (Spark drivers and executors, Kafka, the metastore, the Thrift Server) is
-# short-lived and works on small data: with the C2 compiler, about 40 % of such a JVM's CPU went to
-# compiling code it never ran long enough to gain from (a Spark start, one Delta write and read:
-# 62 CPU-seconds, 40 with C1 only), and on 2 cores the suite is CPU-bound. C1's larger frames need
-# a deeper thread stack for ALS's recursive plans. Set JAVA_TOOL_OPTIONS yourself to run otherwise.
-os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -Xss16m")
-
 
 @pytest.fixture(scope="session")
 def test_home(tmp_path_factory) -> Path:

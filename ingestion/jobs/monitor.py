@@ -105,7 +105,8 @@ def start(spark: SparkSession, settings: Settings, options: MonitorOptions,
     for part in parts:
         source = io.read_kafka_stream(
             spark, settings.bootstrap_servers, settings.topic, options.max_offsets_per_trigger,
-            starting_offsets=options.starting_offsets,
+            # a live view skips what Kafka deleted unread instead of failing at every start
+            starting_offsets=options.starting_offsets, fail_on_data_loss=False,
         )
         events = qoe.valid_events(parse_kafka_records(source, io.event_time_bounds(settings)))
         if part == "live":

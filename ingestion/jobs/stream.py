@@ -5,16 +5,19 @@ Reads: the Kafka topic (`settings.topic`). Writes: `<home>/bronze/playback_event
 micro-batch in `<home>/ops/stream_progress`. Checkpoint: `<home>/_checkpoints/bronze_playback_events`.
 
 Run: `reelhouse stream` (every `--trigger-seconds`, until stopped) or
-`reelhouse stream --available-now` (drain the topic, then exit).
+`reelhouse stream --available-now` (drain the topic, then exit); `reelhouse stream --reset` when
+Kafka lost records it had not read (or the checkpoint is lost): see `reset`.
 """
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, Observation
@@ -25,6 +28,7 @@ from foundation.errors import ReelhouseError
 from foundation.settings import Settings
 from foundation.spark import build_spark
 from ingestion import io
+from ingestion.reset import ResetPlan, plan_reset
 from ingestion.tables import BRONZE, PROGRESS, QUARANTINE, STREAM_CHECKPOINT
 from ingestion.transforms import REJECTED_FIELDS, collect_rejected, parse_kafka_records, to_bronze, to_quarantine
 
@@ -38,6 +42,7 @@ class StreamOptions:
     # bounds a micro-batch (and the rejected rows gathered on the driver) on a backlog
     max_offsets_per_trigger: int = 200_000
     timeout_seconds: float | None = None  # stop a continuous stream after this long
+    starting_offsets: str = "earliest"  # where a new checkpoint starts (a reset's plan)
 
 
 @dataclass
@@ -80,10 +85,15 @@ def run(settings: Settings, options: StreamOptions) -> StreamReport:
     progress_path = settings.table_path(*PROGRESS)
     io.ensure_tables(spark, settings.table_path(*BRONZE), settings.table_path(*QUARANTINE), progress_path)
     checkpoint = settings.checkpoint_path(STREAM_CHECKPOINT)
+    if options.starting_offsets == "earliest" and not (checkpoint / "metadata").exists() \
+            and io.next_landed_offsets(spark, settings, settings.topic):
+        raise ReelhouseError(
+            f"bronze already holds records of {settings.topic!r} but the checkpoint {checkpoint} is new (lost?): "
+            "reading the topic from its start would land them twice; `reelhouse stream --reset` goes on after them")
     source = io.read_kafka_stream(
         spark, settings.bootstrap_servers, settings.topic, options.max_offsets_per_trigger,
         # two ranges per core: three Kafka partitions on two cores would leave one idle
-        min_partitions=2 * spark.sparkContext.defaultParallelism,
+        min_partitions=2 * spark.sparkContext.defaultParallelism, starting_offsets=options.starting_offsets,
     )
     writer = (
         source.writeStream.queryName("bronze_playback_events")
@@ -116,7 +126,7 @@ def run(settings: Settings, options: StreamOptions) -> StreamReport:
     except KeyboardInterrupt:
         query.stop()
     except StreamingQueryException as error:
-        raise ReelhouseError(f"streaming query failed: {str(error).splitlines()[0]}") from error
+        raise ReelhouseError(failure_message(str(error), settings.topic)) from error
     record_progress()
     rows = sum(r.num_input_rows for r in recorded)
     busy_seconds = sum(r.duration_ms for r in recorded) / 1000
@@ -126,6 +136,38 @@ def run(settings: Settings, options: StreamOptions) -> StreamReport:
         seconds=time.monotonic() - started,
         rows_per_second=rows / busy_seconds if busy_seconds else 0.0,
     )
+
+
+def reset(settings: Settings) -> tuple[ResetPlan, Path | None]:
+    """Set the checkpoint aside and plan where a new one starts: after the last offset bronze or
+    quarantine holds, or at the oldest record Kafka still holds. Bronze stays exactly once; what
+    Kafka deleted unread is named in the plan (and in the set-aside checkpoint's reset.txt)."""
+    spark = build_spark(settings, "reelhouse-stream")
+    plan = plan_reset(settings.topic, io.next_landed_offsets(spark, settings, settings.topic),
+                      io.kafka_offset_bounds(settings.bootstrap_servers, settings.topic))
+    aside = io.set_checkpoint_aside(settings.checkpoint_path(STREAM_CHECKPOINT), "\n".join(plan.describe()) + "\n")
+    return plan, aside
+
+
+DATA_LOSS_DETAILS = (
+    r"Cannot fetch offset \d+[^)]*\)",
+    r"Could not read records in offset \[\d+, \d+\) for topic partition \S+",
+    r"Partition \S+ offset was changed from \d+ to \d+",
+    r"Starting offset for \S+ was \d+ but consumer reset to \d+",
+    r"Partitions? .{0,200}? ha(?:ve|s) been deleted",
+    r"Cannot find initial offsets for partitions [^.]*",
+)
+
+
+def failure_message(error: str, topic: str) -> str:
+    """One line for a failed query; for Kafka data loss, what was lost and how to go on."""
+    if "KAFKA_DATA_LOSS" not in error and "Some data may have been lost" not in error:
+        return f"streaming query failed: {error.splitlines()[0]}"
+    found = (re.search(pattern, error) for pattern in DATA_LOSS_DETAILS)
+    detail = next((m.group(0) for m in found if m), "see the stream's log")
+    return (f"Kafka no longer holds records of {topic!r} that the stream has not read ({detail}); bronze keeps "
+            "all it landed. `reelhouse stream --reset` goes on from the oldest records Kafka still holds and "
+            "names the offsets lost")
 
 
 def table_counts(settings: Settings) -> dict[str, int]:

@@ -135,7 +135,8 @@ def run(spark: SparkSession, settings: Settings, options: LiveOptions,
     started = time.monotonic()
     recommender = LiveRecommender(settings, options.k)
     source = read_kafka_stream(spark, settings.bootstrap_servers, settings.topic, options.max_offsets_per_trigger,
-                               starting_offsets=options.starting_offsets)
+                               # fresh lists skip what Kafka deleted unread rather than stop
+                               starting_offsets=options.starting_offsets, fail_on_data_loss=False)
     stream = (
         started_views(parse_kafka_records(source, event_time_bounds(settings))).writeStream.queryName(LIVE_CHECKPOINT)
         .foreachBatch(recommender.write_batch)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -47,6 +48,9 @@ def register(commands) -> dict:
     stream.add_argument("--trigger-seconds", type=non_negative_float, help="micro-batch interval (default 3)")
     stream.add_argument("--max-offsets-per-trigger", type=positive_int, help="micro-batch size cap (default 200000)")
     stream.add_argument("--timeout", type=non_negative_float, help="stop after this many seconds")
+    stream.add_argument("--reset", action="store_true",
+                        help="after Kafka lost unread records (or the checkpoint was lost): set the checkpoint "
+                             "aside and go on after what bronze holds, or from Kafka's oldest record")
 
     monitor = commands.add_parser("monitor", help="live QoE windows and alerts from Kafka into gold (streaming)")
     monitor.add_argument("--available-now", action="store_true", help="process what the topic holds, then exit")
@@ -109,7 +113,7 @@ def _produce(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _stream(settings: Settings, args: argparse.Namespace) -> None:
-    from ingestion.jobs.stream import StreamOptions, run
+    from ingestion.jobs.stream import StreamOptions, reset, run
     from reelhouse.services.kafka import require_broker
 
     require_broker(settings.bootstrap_servers)
@@ -119,6 +123,12 @@ def _stream(settings: Settings, args: argparse.Namespace) -> None:
         max_offsets_per_trigger=args.max_offsets_per_trigger or StreamOptions.max_offsets_per_trigger,
         timeout_seconds=args.timeout,
     )
+    if args.reset:
+        plan, aside = reset(settings)
+        for line in plan.describe():
+            print(line)
+        print(f"the old checkpoint is kept at {aside}" if aside else "there was no checkpoint to set aside")
+        options = replace(options, starting_offsets=plan.spark_starting_offsets())
     report = run(settings, options)
     print(f"streamed {report.input_rows:,} records in {report.batches} batches; "
           f"{report.rows_per_second:,.0f} rows/s while processing")

@@ -264,12 +264,6 @@ def ensure_topic(bootstrap_servers: str, topic: str, partitions: int, replicatio
 
 def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
     """partition -> next offset to be written (the log end offset)."""
-    from kafka import KafkaConsumer, TopicPartition
+    from ingestion.io import kafka_offset_bounds
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        offsets = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
-        return {tp.partition: offset for tp, offset in offsets.items()}
-    finally:
-        consumer.close()
+    return {partition: end for partition, (_, end) in kafka_offset_bounds(bootstrap_servers, topic).items()}

@@ -141,3 +141,25 @@ def test_a_live_incident_is_alerted_while_events_arrive(spark, kafka, tmp_path):
     onset = datetime.fromtimestamp(sent.incident_started_at, UTC).replace(tzinfo=None)
     assert all(a["window_end"] > onset for a in raised)
     assert sum(r["views"] for r in _rows(settings, QOE_LIVE)) > 0
+
+
+def test_after_kafka_deleted_unread_records_the_monitor_skips_ahead_instead_of_failing(spark, kafka, tmp_path):
+    from kafka import KafkaAdminClient, TopicPartition
+
+    settings = kafka.with_overrides(home=tmp_path / "home", topic="qoe-lossy")
+    ensure_topic(settings.bootstrap_servers, settings.topic, 1, 1)
+    options = monitor.MonitorOptions(available_now=True, starting_offsets="earliest")
+    first = GeneratorOptions(events=200, seed=41, start=START, days=1 / 1440)
+    produce(first, settings.bootstrap_servers, settings.topic)
+    monitor.run(spark, settings, options)
+    produce(GeneratorOptions(events=300, seed=42, start=START + timedelta(minutes=1), days=1 / 1440),
+            settings.bootstrap_servers, settings.topic)
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    try:
+        admin.delete_records({TopicPartition(settings.topic, 0): 300})  # 100 of the 300 are gone unread
+    finally:
+        admin.close()
+
+    report = monitor.run(spark, settings, options)
+    assert report.input_rows == 200  # offsets 300-499: the rest of what Kafka still holds
+    assert sum(r["views"] for r in _rows(settings, QOE_LIVE)) == 400

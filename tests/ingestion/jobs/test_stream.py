@@ -11,6 +11,7 @@ import time
 from collections import Counter
 
 import pytest
+from pyspark.sql import functions as F
 
 from ingestion.generator import GeneratorOptions
 from ingestion.io import committed_batch
@@ -111,3 +112,78 @@ def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(spark, kaf
     landed = _landed_coordinates(spark, settings)
     assert len(landed) == len(set(landed)), "a replayed batch was written twice"
     assert sorted(landed) == _all_offsets(settings)
+
+
+def test_kafka_deleting_unread_records_stops_the_stream_with_one_line_and_a_reset_goes_on_exactly_once(
+    spark, kafka, tmp_path
+):
+    from dataclasses import replace
+
+    from kafka import KafkaAdminClient, TopicPartition
+    from kafka.admin import NewPartitions
+
+    from foundation.errors import ReelhouseError
+    from ingestion.jobs.stream import reset
+
+    settings = kafka.with_overrides(home=tmp_path / "home", topic="lossy")
+    ensure_topic(settings.bootstrap_servers, settings.topic, 1, 1)
+    options = StreamOptions(available_now=True)
+    produce(GeneratorOptions(events=300, seed=31, bad_ratio=0.05), settings.bootstrap_servers, settings.topic)
+    run(settings, options)
+    produce(GeneratorOptions(events=200, seed=32, bad_ratio=0.05), settings.bootstrap_servers, settings.topic)
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    try:
+        # retention takes offsets 300-399 before the stream read them
+        admin.delete_records({TopicPartition(settings.topic, 0): 400})
+
+        with pytest.raises(ReelhouseError) as failure:
+            run(settings, options)
+        message = str(failure.value)
+        assert "\n" not in message and "'lossy'" in message and "--reset" in message, message
+        assert sorted(_landed_coordinates(spark, settings)) == [(0, o) for o in range(300)]  # nothing skipped
+
+        plan, aside = reset(settings)
+        assert plan.lost == {0: (300, 400)} and plan.starting_offsets == {0: 400}
+        assert "offsets 300 to 399 (100 records) were deleted" in (aside / "reset.txt").read_text()
+        run(settings, replace(options, starting_offsets=plan.spark_starting_offsets()))
+        landed = _landed_coordinates(spark, settings)
+        assert len(landed) == len(set(landed))
+        assert sorted(landed) == [(0, o) for o in range(300)] + [(0, o) for o in range(400, 500)]
+
+        # partitions added later are followed from their first offset, under the new checkpoint
+        admin.create_partitions({settings.topic: NewPartitions(3)})
+    finally:
+        admin.close()
+    produce(GeneratorOptions(events=300, seed=33), settings.bootstrap_servers, settings.topic)
+    run(settings, options)
+    landed = _landed_coordinates(spark, settings)
+    ends = end_offsets(settings.bootstrap_servers, settings.topic)
+    assert min(ends[1], ends[2]) > 0  # the new partitions received events
+    assert len(landed) == len(set(landed))
+    assert sorted(landed) == sorted([(0, o) for o in range(300)] + [(0, o) for o in range(400, ends[0])]
+                                    + [(p, o) for p in (1, 2) for o in range(ends[p])])
+
+
+def test_a_reset_after_what_bronze_holds_loses_nothing_and_a_recreated_topic_is_refused(spark, kafka, tmp_path):
+    from foundation.errors import ReelhouseError
+    from ingestion.jobs.stream import reset
+
+    settings = kafka.with_overrides(home=tmp_path / "home", topic="kept")
+    ensure_topic(settings.bootstrap_servers, settings.topic, 1, 1)
+    produce(GeneratorOptions(events=50, seed=34), settings.bootstrap_servers, settings.topic)
+    run(settings, StreamOptions(available_now=True))
+    plan, aside = reset(settings)
+    assert plan.lost == {} and plan.starting_offsets == {0: 50}
+    assert not settings.checkpoint_path(STREAM_CHECKPOINT).exists() and aside.is_dir()
+    # a new checkpoint without the reset's plan would read offsets 0-49 again
+    with pytest.raises(ReelhouseError, match="would land them twice"):
+        run(settings, StreamOptions(available_now=True))
+    assert len(_landed_coordinates(spark, settings)) == 50
+
+    elsewhere = settings.with_overrides(topic="smaller")  # a topic whose offsets end before bronze's
+    ensure_topic(settings.bootstrap_servers, elsewhere.topic, 1, 1)
+    spark.read.format("delta").load(str(settings.table_path(*BRONZE))).withColumn(
+        "kafka_topic", F.lit("smaller")).write.format("delta").mode("append").save(
+        str(settings.table_path(*BRONZE)))
+    with pytest.raises(ReelhouseError, match="deleted and re-created"):
+        reset(elsewhere)
