@@ -9,13 +9,17 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 
 import pytest
+from kafka import KafkaAdminClient, TopicPartition
+from kafka.admin import NewPartitions
 from pyspark.sql import functions as F
 
+from foundation.errors import ReelhouseError
 from ingestion.generator import GeneratorOptions
-from ingestion.io import committed_batch
-from ingestion.jobs.stream import StreamOptions, run
+from ingestion.io import committed_batch, writer_app_id
+from ingestion.jobs.stream import StreamOptions, reset, run
 from ingestion.producer import produce
 from ingestion.tables import BRONZE, PROGRESS, QUARANTINE, STREAM_CHECKPOINT
 from reelhouse.services.kafka import end_offsets, ensure_topic
@@ -117,14 +121,6 @@ def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(spark, kaf
 def test_kafka_deleting_unread_records_stops_the_stream_with_one_line_and_a_reset_goes_on_exactly_once(
     spark, kafka, tmp_path
 ):
-    from dataclasses import replace
-
-    from kafka import KafkaAdminClient, TopicPartition
-    from kafka.admin import NewPartitions
-
-    from foundation.errors import ReelhouseError
-    from ingestion.jobs.stream import reset
-
     settings = kafka.with_overrides(home=tmp_path / "home", topic="lossy")
     ensure_topic(settings.bootstrap_servers, settings.topic, 1, 1)
     options = StreamOptions(available_now=True)
@@ -165,9 +161,6 @@ def test_kafka_deleting_unread_records_stops_the_stream_with_one_line_and_a_rese
 
 
 def test_a_reset_after_what_bronze_holds_loses_nothing_and_a_recreated_topic_is_refused(spark, kafka, tmp_path):
-    from foundation.errors import ReelhouseError
-    from ingestion.jobs.stream import reset
-
     settings = kafka.with_overrides(home=tmp_path / "home", topic="kept")
     ensure_topic(settings.bootstrap_servers, settings.topic, 1, 1)
     produce(GeneratorOptions(events=50, seed=34), settings.bootstrap_servers, settings.topic)
@@ -175,7 +168,11 @@ def test_a_reset_after_what_bronze_holds_loses_nothing_and_a_recreated_topic_is_
     plan, aside = reset(settings)
     assert plan.lost == {} and plan.starting_offsets == {0: 50}
     assert not settings.checkpoint_path(STREAM_CHECKPOINT).exists() and aside.is_dir()
-    # a new checkpoint without the reset's plan would read offsets 0-49 again
+    # a new checkpoint without the reset's plan would read offsets 0-49 again; so would one whose
+    # first run stopped before it logged a batch (its id and metadata written, no offsets yet)
+    with pytest.raises(ReelhouseError, match="would land them twice"):
+        run(settings, StreamOptions(available_now=True))
+    writer_app_id(settings.checkpoint_path(STREAM_CHECKPOINT))  # what a run writes before Spark starts
     with pytest.raises(ReelhouseError, match="would land them twice"):
         run(settings, StreamOptions(available_now=True))
     assert len(_landed_coordinates(spark, settings)) == 50
