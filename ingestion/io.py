@@ -104,6 +104,11 @@ def next_landed_offsets(spark: SparkSession, settings: Settings, topic: str) -> 
             for r in landed.groupBy("kafka_partition").agg(F.max("kafka_offset").alias("last")).collect()}
 
 
+def has_logged_offsets(checkpoint: Path) -> bool:
+    """Spark logs a batch's offsets before running it: without any, a checkpoint starts over."""
+    return any((checkpoint / "offsets").glob("[0-9]*"))
+
+
 def set_checkpoint_aside(checkpoint: Path, note: str) -> Path | None:
     """Rename a checkpoint (its writer id inside it) to `<name>.before-reset-<UTC time>`, with
     `note` written in it; None when there was none. Kept, not deleted: it records what was read."""

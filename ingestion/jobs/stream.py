@@ -85,8 +85,7 @@ def run(settings: Settings, options: StreamOptions) -> StreamReport:
     progress_path = settings.table_path(*PROGRESS)
     io.ensure_tables(spark, settings.table_path(*BRONZE), settings.table_path(*QUARANTINE), progress_path)
     checkpoint = settings.checkpoint_path(STREAM_CHECKPOINT)
-    # Spark logs a batch's offsets before running it: without any, a checkpoint starts over
-    if options.starting_offsets == "earliest" and not any((checkpoint / "offsets").glob("[0-9]*")) \
+    if options.starting_offsets == "earliest" and not io.has_logged_offsets(checkpoint) \
             and io.next_landed_offsets(spark, settings, settings.topic):
         raise ReelhouseError(
             f"bronze already holds records of {settings.topic!r} but the checkpoint {checkpoint} is new (lost?): "
