@@ -17,7 +17,14 @@ week (at the episode their pace of EPISODES_PER_DAY has reached) at the CONTINUE
 and after leaving a title between 10 % and 90 %, the next view of the session resumes it (the
 rest of it) at the RESUME rate. Continuations are the viewer's own, never `recommended`.
 
-Everything is drawn from one `random.Random(seed)`, so a seed gives the same events.
+Failures: a fatal error before the first frame (a video start failure) grows with the network
+penalty as before; a fatal error after playback began (a video playback failure, the view keeps
+the watch time up to it) grows with the penalty and with the bitrate's pressure on the bandwidth;
+business refusals (geo-block, entitlement, too many streams) strike BUSINESS_FAILURE_SHARE of
+attempts before the first frame whatever the network. Each error carries its `error_category`.
+
+Everything is drawn from `random.Random(seed)`; the failures added later draw from their own
+`random.Random(f"faults-{seed}")`, so the other fields of a seed's events stayed as they were.
 """
 
 from __future__ import annotations
@@ -51,6 +58,10 @@ LADDER = (("240p", 400), ("360p", 800), ("480p", 1_400), ("720p", 2_800),
           ("1080p", 5_000), ("1440p", 9_000), ("2160p", 16_000))
 DEVICE_MAX_RUNG = {"mobile": 3, "tablet": 4, "desktop": 5, "tv": 6}
 ERROR_CODES = ("NETWORK_TIMEOUT", "CDN_HTTP_5XX", "DRM_LICENSE_ERROR", "MEDIA_DECODE_ERROR")
+PLAYBACK_ERROR_CODES = ("NETWORK_TIMEOUT", "CDN_HTTP_5XX", "MEDIA_DECODE_ERROR")  # what strikes mid-play
+BUSINESS_ERROR_CODES = ("GEO_BLOCKED", "ENTITLEMENT_REQUIRED", "CONCURRENT_STREAM_LIMIT")
+BUSINESS_FAILURE_SHARE = 0.002  # of attempts, refused before the first frame
+PLAYBACK_FAILURE_BASE = 0.004  # of started views, times penalty² and the bitrate's pressure
 SEED_FIELDS = (
     "user_id", "video_id", "watch_time_seconds", "resolution", "bitrate_kbps", "buffering_events",
     "paused", "skipped", "genre", "region", "recommended", "timestamp",
@@ -276,11 +287,13 @@ def _poisson(rng: random.Random, lam: float) -> int:
 
 
 def simulate_view(rng: random.Random, world: World, user: User, device: str, cdn: str,
-                  incident: bool = False, video: Video | None = None, resumed_from: float = 0.0) -> dict:
+                  incident: bool = False, video: Video | None = None, resumed_from: float = 0.0,
+                  faults: random.Random | None = None) -> dict:
     """One view's outcome and QoE (without ids and timestamp).
 
     The viewer picks the title unless `video` is given (a continuation: the next episode, the
-    series of the week, or a resume from share `resumed_from` of the title, watching on from there)."""
+    series of the week, or a resume from share `resumed_from` of the title, watching on from there).
+    With `faults`, business refusals and failures after the first frame are drawn from it."""
     if video is None:
         recommended = rng.random() < RECOMMENDED_SHARE
         in_genre = RECOMMENDED_IN_FAVOURITE_GENRE if recommended else ORGANIC_IN_FAVOURITE_GENRE
@@ -334,6 +347,20 @@ def simulate_view(rng: random.Random, world: World, user: User, device: str, cdn
         rebuffer = round(sum(rng.expovariate(1 / (2.0 + 2.0 * pressure)) for _ in range(buffering)), 2)
         paused = rng.random() < 1 - math.exp(-watch / 2400)
 
+    error_category = "technical" if error_code else None
+    if faults is not None and error_code is None:
+        # drawn after the view is complete, so `rng`'s sequence does not depend on them
+        refused, strikes, share = faults.random(), faults.random(), faults.random()
+        code = faults.choice(BUSINESS_ERROR_CODES if refused < BUSINESS_FAILURE_SHARE else PLAYBACK_ERROR_CODES)
+        if refused < BUSINESS_FAILURE_SHARE:
+            error_code, error_category, started = code, "business", False
+            watch, buffering, rebuffer, paused, skipped = 0.0, 0, 0.0, False, False
+        elif started and strikes < PLAYBACK_FAILURE_BASE * penalty**2 * (1.0 + 4.0 * max(0.0, pressure - 0.5)):
+            # the error ends the view `share` of the way through what the viewer would have watched
+            error_code, error_category = code, "technical"
+            watch, rebuffer = round(watch * share, 1), round(rebuffer * share, 2)
+            buffering, skipped = int(buffering * share), False
+
     return {
         "user_id": user.user_id,
         "video_id": video.video_id,
@@ -352,6 +379,7 @@ def simulate_view(rng: random.Random, world: World, user: User, device: str, cdn
         "rebuffer_seconds": rebuffer,
         "playback_started": started,
         "error_code": error_code,
+        "error_category": error_category,
     }
 
 
@@ -374,6 +402,7 @@ def iter_events(
     on, views of the `incident` (region, cdn) pair are served badly (see `simulate_view`).
     """
     rng = random.Random(seed)
+    faults = random.Random(f"faults-{seed}")
     users, user_cum = world.users, world.user_cum
     devices = list(DEVICES)
     mean_gap = days * 86_400 / max(1, expected_events)
@@ -405,7 +434,7 @@ def iter_events(
                     video = following
                 elif 0.1 <= share < 0.9 and rng.random() < RESUME:
                     video, resumed_from = seen, share
-            event = simulate_view(rng, world, user, device, cdn, hit, video, resumed_from)
+            event = simulate_view(rng, world, user, device, cdn, hit, video, resumed_from, faults)
             event["event_id"] = _uuid4(rng)
             event["session_id"] = session_id
             event["timestamp"] = stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -583,4 +612,5 @@ def finished_view(user_id: str, video_id: str, genre: str, duration_seconds: flo
     template = next(iter_events(event_id, world_for(GeneratorOptions(events=1)), start=None))
     return {**template, "event_id": event_id, "user_id": user_id, "video_id": video_id, "genre": genre,
             "watch_time_seconds": float(duration_seconds), "playback_started": True, "error_code": None,
+            "error_category": None,
             "skipped": False, "recommended": False}

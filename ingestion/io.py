@@ -143,12 +143,25 @@ def ensure_tables(spark: SparkSession, bronze: Path, quarantine: Path, progress:
         (progress, PROGRESS_SCHEMA, [], {}),
     )
     for path, schema, partitions, properties in tables:
+        if is_delta_table(path):
+            add_missing_columns(spark, path, schema)
         builder = DeltaTable.createIfNotExists(spark).location(str(path)).addColumns(schema)
         if partitions:
             builder = builder.partitionedBy(*partitions)
         for key, value in properties.items():
             builder = builder.property(key, value)
         builder.execute()
+
+
+def add_missing_columns(spark: SparkSession, path: Path, schema: T.StructType) -> None:
+    """Give a table made by an older release the (nullable) columns the contract gained since.
+
+    Old rows read them as null, as an event that left the optional field out."""
+    present = {name.lower() for name in spark.read.format("delta").load(str(path)).columns}
+    missing = [field for field in schema.fields if field.name.lower() not in present]
+    if missing:
+        columns = ", ".join(f"`{field.name}` {field.dataType.simpleString()}" for field in missing)
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({columns})")
 
 
 def append_once(df: DataFrame, path: Path, app_id: str, batch_id: int) -> None:

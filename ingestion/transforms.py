@@ -49,6 +49,7 @@ EVENT_SCHEMA = T.StructType([
     T.StructField("rebuffer_seconds", T.DoubleType()),
     T.StructField("playback_started", T.BooleanType()),
     T.StructField("error_code", T.StringType()),
+    T.StructField("error_category", T.StringType()),
     T.StructField("timestamp", T.StringType()),
 ])
 # resolutions as sent (case and spaces are normalized in silver); anything else is quarantined
@@ -64,7 +65,8 @@ UPPER_BOUNDS = {
     "startup_time_ms": 3_600_000,  # an hour
 }
 MAX_TEXT_CHARS = 256
-TEXT_FIELDS = ("event_id", "session_id", "user_id", "video_id", "genre", "device_type", "cdn", "error_code")
+TEXT_FIELDS = ("event_id", "session_id", "user_id", "video_id", "genre", "device_type", "cdn", "error_code",
+               "error_category")
 REGION_CODE = r"^[A-Z]{2}$"  # ISO 3166-1 alpha-2, after trimming and upper-casing (as silver does)
 ISO_8601 = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
 SEED_DATE = r"^\d{2}/\d{2}/\d{4}$"
@@ -79,8 +81,8 @@ _VARIANT_TYPES = {
 BRONZE_COLUMNS = (
     "event_id", "session_id", "user_id", "video_id", "watch_time_seconds", "resolution", "bitrate_kbps",
     "buffering_events", "paused", "skipped", "genre", "region", "recommended", "device_type", "cdn",
-    "startup_time_ms", "rebuffer_seconds", "playback_started", "error_code", "event_at", "event_date",
-    "kafka_key", "kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp", "ingested_at",
+    "startup_time_ms", "rebuffer_seconds", "playback_started", "error_code", "error_category", "event_at",
+    "event_date", "kafka_key", "kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp", "ingested_at",
 )
 # what `collect_rejected` gathers of each rejected row during the bronze write
 REJECTED_FIELDS = (

@@ -82,3 +82,27 @@ def test_bronze_keeps_statistics_only_for_filter_columns(spark, tmp_path):
     properties = spark.sql(f"DESCRIBE DETAIL delta.`{tmp_path / 'b'}`").collect()[0].properties
     assert properties["delta.enableChangeDataFeed"] == "true"
     assert set(properties["delta.dataSkippingStatsColumns"].split(",")) >= {"event_at", "video_id", "region"}
+
+
+def test_a_bronze_table_of_an_older_release_gains_the_new_contract_fields(spark, tmp_path):
+    from ingestion.io import KAFKA_SOURCE_SCHEMA, ensure_tables
+    from ingestion.transforms import parse_kafka_records, to_bronze
+
+    ensure_tables(spark, tmp_path / "b", tmp_path / "q", tmp_path / "p")
+    current = spark.read.format("delta").load(str(tmp_path / "b")).schema
+    old = tmp_path / "old"  # bronze as the release before `error_category` made it, with a row
+    event = {"user_id": "u1", "video_id": "v1", "watch_time_seconds": 0.0, "resolution": "720p",
+             "bitrate_kbps": 2800, "buffering_events": 0, "paused": False, "skipped": False, "genre": "Drama",
+             "region": "US", "recommended": False, "timestamp": "2025-05-14T10:00:00Z",
+             "playback_started": False, "error_code": "GEO_BLOCKED", "error_category": "business"}
+    record = spark.createDataFrame(
+        [(None, json.dumps(event).encode(), "t", 0, 0, datetime(2025, 5, 14, 10), 0)], KAFKA_SOURCE_SCHEMA)
+    bronze_rows = to_bronze(parse_kafka_records(record))
+    bronze_rows.drop("error_category").write.format("delta").save(str(old))
+
+    ensure_tables(spark, old, tmp_path / "q", tmp_path / "p")
+    append_once(bronze_rows.withColumn("kafka_offset", bronze_rows.kafka_offset + 1), old, "app-1", 0)
+
+    upgraded = spark.read.format("delta").load(str(old))
+    assert sorted(upgraded.columns) == sorted(current.names)
+    assert sorted((r.kafka_offset, r.error_category) for r in upgraded.collect()) == [(0, None), (1, "business")]
