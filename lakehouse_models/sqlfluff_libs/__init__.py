@@ -30,3 +30,13 @@ def rows_inserted_between(relation, version_after, version_through):
 
 def rows_on_changed_dates(relation):
     return f"select * from {relation}"
+
+
+def var(name, default=None):
+    """dbt_project.yml's vars (sqlfluff's own context holds only strings)."""
+    import pathlib
+
+    import yaml
+
+    project = pathlib.Path(__file__).resolve().parents[2] / "dbt_project.yml"
+    return yaml.safe_load(project.read_text())["vars"].get(name, default)

@@ -11,6 +11,8 @@ import itertools
 import json
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+import pandas as pd
 import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
@@ -130,6 +132,84 @@ def test_qoe_mart_agrees_with_a_pyspark_computation_from_silver(spark, lakehouse
     # the generator serves India badly from fastly: the mart must show it
     stalled = {(r.region, r.cdn): r[4] for r in joined}
     assert stalled[("IN", "fastly")] > stalled[("IN", "akamai")]
+
+
+# the published definitions, written out again here from their sources (see fct_views.yml)
+DISPLAY_HEIGHTS = {"mobile": 720, "tablet": 1080, "desktop": 1440, "tv": 2160}
+BUSINESS_CODES = {"GEO_BLOCKED", "ENTITLEMENT_REQUIRED", "CONCURRENT_STREAM_LIMIT", "PARENTAL_CONTROL"}
+STARTUP_EDGES_MS = (0, 1000, 2000, 3000, 5000, 8000)
+
+
+def _views_from_bronze_with_pandas(bronze: pd.DataFrame) -> pd.DataFrame:
+    """One row per event (the first copy), with failures, watched time and Mux scores per view."""
+    views = bronze.sort_values(["kafka_timestamp", "kafka_partition", "kafka_offset"]).drop_duplicates("event_id")
+    views = views.assign(region=views.region.str.strip().str.upper(), cdn=views.cdn.str.strip().str.lower())
+    started = views.playback_started.fillna(views.watch_time_seconds > 0).astype(bool)
+    failed = views.error_code.fillna("").str.strip() != ""
+    own = views.error_category.fillna("").str.strip().str.lower()
+    known = own.isin(["technical", "business"])
+    category = np.where(known, own, np.where(views.error_code.str.strip().str.upper().isin(BUSINESS_CODES),
+                                             "business", "technical"))
+    startup_s = views.startup_time_ms.fillna(0) / 1000
+    measured = started & views.rebuffer_seconds.notna()
+    watched = (views.watch_time_seconds + views.rebuffer_seconds + startup_s).where(measured)
+    success = np.where(failed, 0.0, np.where(started, 100.0, np.where(views.startup_time_ms < 1000, np.nan, 50.0)))
+    startup_score = (800 / (8 + views.startup_time_ms / 1000)).where(started)
+    smooth = ((100 / np.sqrt(1 + (views.buffering_events / 2) ** 2)
+               + 100 * np.exp(-10 * (views.rebuffer_seconds / watched).fillna(0))) / 2).where(measured)
+    upscale = (views.device_type.map(DISPLAY_HEIGHTS) / views.resolution.str.rstrip("p").astype(float) - 1).clip(0)
+    quality = (100 * np.exp(-0.33 * upscale)).where(started)
+    components = pd.concat([startup_score, smooth, quality], axis=1)
+    experience = success * components.mean(axis=1).fillna(100) / 100
+    return views.assign(
+        started=started, vsf=failed & ~started, vpf=failed & started, category=np.where(failed, category, None),
+        watched=watched, rebuffer=views.rebuffer_seconds.where(measured),
+        startup_known=views.startup_time_ms.where(started),
+        playback_success_score=success, startup_time_score=startup_score, smoothness_score=smooth,
+        video_quality_score=quality, viewer_experience_score=experience,
+    )
+
+
+def test_failures_scores_and_startup_histogram_agree_with_pandas_from_bronze(spark, lakehouse):
+    settings, _ = lakehouse
+    views = _views_from_bronze_with_pandas(_table(spark, settings, *BRONZE).toPandas())
+    expected = views.groupby(["region", "cdn"]).apply(lambda v: pd.Series({
+        "attempts": len(v), "starts": v.started.sum(),
+        "vsf_technical": (v.vsf & (v.category == "technical")).sum(),
+        "vsf_business": (v.vsf & (v.category == "business")).sum(),
+        "vpf_technical": (v.vpf & (v.category == "technical")).sum(),
+        "vpf_business": (v.vpf & (v.category == "business")).sum(),
+        "stalled": v.rebuffer.sum() / v.watched.sum(),
+        **{score: v[score].mean() for score in SCORES},
+        **{f"bucket_{lower}": ((v.startup_known >= lower) & (v.startup_known < upper)).sum()
+           for lower, upper in zip(STARTUP_EDGES_MS, (*STARTUP_EDGES_MS[1:], float("inf")), strict=True)},
+    }), include_groups=False)
+
+    hourly = _table(spark, settings, "gold", "fct_hourly_qoe").toPandas()
+    sums = hourly.groupby(["region", "cdn"]).sum(numeric_only=True)
+    assert len(expected) == len(sums) > 10
+    for (region, cdn), want in expected.iterrows():
+        got = sums.loc[(region, cdn)]
+        assert (got.video_start_attempts, got.video_starts) == (want.attempts, want.starts)
+        assert (got.video_start_failures_technical, got.video_start_failures_business,
+                got.video_playback_failures_technical, got.video_playback_failures_business) == (
+            want.vsf_technical, want.vsf_business, want.vpf_technical, want.vpf_business)
+        assert got.video_start_failures == want.vsf_technical + want.vsf_business
+        assert got.rebuffer_seconds / got.watched_time_seconds == pytest.approx(want.stalled, rel=1e-9)
+        for score in SCORES:  # fct_views rounds each view's score to 4 decimals
+            scored_views = got[score.replace("_score", "_scored_views")]
+            assert got[f"{score}_sum"] / scored_views == pytest.approx(want[score], abs=1e-4), score
+        buckets = [got[c] for c in hourly.columns if c.startswith("startup_time_views_")]
+        assert buckets == [want[f"bucket_{lower}"] for lower in STARTUP_EDGES_MS]
+    # both kinds of failure and both categories happen, and a bad pair fails more (the generator's network)
+    totals = expected.sum()
+    assert min(totals.vsf_technical, totals.vsf_business, totals.vpf_technical) > 0
+    vsf = (expected.vsf_technical / expected.attempts)
+    assert vsf[("IN", "fastly")] > vsf[("IN", "akamai")]
+
+
+SCORES = ("playback_success_score", "startup_time_score", "smoothness_score", "video_quality_score",
+          "viewer_experience_score")
 
 
 def test_engagement_views_add_up_to_the_views_in_silver(spark, lakehouse):

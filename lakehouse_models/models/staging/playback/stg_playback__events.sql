@@ -53,6 +53,14 @@ cleaned as (
             else lower(trim(resolution))
         end as resolution,
         nullif(upper(trim(error_code)), '') as error_code,
+        case
+            when nullif(trim(error_code), '') is null then null
+            when lower(trim(error_category)) in ('technical', 'business') then lower(trim(error_category))
+            {%- set business_codes = "'" ~ var('business_error_codes') | join("', '") ~ "'" %}
+            when upper(trim(error_code)) in ({{ business_codes }}) then 'business'
+            -- a fatal error we cannot place is counted as a fault: the view failed all the same
+            else 'technical'
+        end as error_category,
         kafka_topic,
         watch_time_seconds,
         bitrate_kbps,
@@ -99,6 +107,7 @@ final as (
         cdn,
         resolution,
         error_code,
+        error_category,
         kafka_topic,
         cast(regexp_extract(resolution, '^([0-9]+)p$', 1) as int) as resolution_height,
         watch_time_seconds,
