@@ -21,9 +21,12 @@ LIVE_KEYS = ("window_start", "region", "cdn", "device_type")
 ALERT_KEYS = ("window_start", "region", "cdn", "metric", "rule")
 PAIR = ["window_start", "window_end", "region", "cdn"]
 SUMS = ("views", "playback_failures", "started_views", "watch_time_seconds", "rebuffer_seconds",
-        "stall_measured_seconds", "startup_time_ms_sum", "bitrate_kbps_sum")
-COUNTS = ("views", "playback_failures", "started_views")
-RATIOS = ("stalled_time_ratio", "playback_failure_ratio", "mean_startup_time_ms", "avg_bitrate_kbps")
+        "stall_measured_seconds", "startup_time_ms_sum", "bitrate_kbps_sum", "video_start_failures",
+        "video_playback_failures", "experience_score_sum", "experience_scored_views")
+COUNTS = ("views", "playback_failures", "started_views", "video_start_failures", "video_playback_failures",
+          "experience_scored_views")
+RATIOS = ("stalled_time_ratio", "playback_failure_ratio", "mean_startup_time_ms", "avg_bitrate_kbps",
+          "video_start_failure_ratio", "video_playback_failure_ratio", "viewer_experience_score")
 _TIME = pa.timestamp("us", tz="UTC")  # Spark's TIMESTAMP in Delta
 LIVE_SCHEMA = pa.schema(
     [("window_start", _TIME), ("window_end", _TIME), ("region", pa.string()), ("cdn", pa.string()),
@@ -51,6 +54,9 @@ def with_ratios(sums: pd.DataFrame) -> pd.DataFrame:
         playback_failure_ratio=_ratio(sums.playback_failures, sums.views),
         mean_startup_time_ms=_ratio(sums.startup_time_ms_sum, sums.started_views),
         avg_bitrate_kbps=_ratio(sums.bitrate_kbps_sum, sums.started_views),
+        video_start_failure_ratio=_ratio(sums.video_start_failures, sums.views),
+        video_playback_failure_ratio=_ratio(sums.video_playback_failures, sums.started_views),
+        viewer_experience_score=_ratio(sums.experience_score_sum, sums.experience_scored_views),
     )
 
 
@@ -102,7 +108,9 @@ def alerts(current: pd.DataFrame, history: pd.DataFrame, rules: AlertRules, rais
     One row per (window, pair, metric, rule): `absolute` when the value exceeds the metric's
     threshold, `relative` when it exceeds `relative_factor` times the pair's trailing hour
     (with enough views in both, and above the floor, so a usually perfect pair does not
-    alert on a couple of stalls). Failures must also be significant (`_significant`).
+    alert on a couple of stalls). Failures must also be significant (`_significant`). The
+    experience score is better high: it alerts below its threshold, and `relative` when it
+    falls `experience_score_drop` points under the trailing hour.
     """
     judged = trailing_baseline(current[current.views >= rules.min_views], history, rules.trailing_minutes)
     found = []
@@ -110,10 +118,15 @@ def alerts(current: pd.DataFrame, history: pd.DataFrame, rules: AlertRules, rais
         value, baseline = judged[metric], judged[f"baseline_{metric}"]
         absolute = rules.absolute(metric)
         has_baseline = (judged.baseline_views >= rules.min_baseline_views) & baseline.notna()
-        relative = np.maximum(baseline * rules.relative_factor, absolute * rules.relative_floor_share)
+        lower_is_worse = metric in AlertRules.HIGHER_IS_BETTER
+        if lower_is_worse:
+            relative = baseline - rules.experience_score_drop
+        else:
+            relative = np.maximum(baseline * rules.relative_factor, absolute * rules.relative_floor_share)
         for rule, threshold, applies in (("absolute", pd.Series(absolute, index=judged.index), True),
                                          ("relative", relative, has_baseline)):
-            hit = judged[applies & (value > threshold) & _significant(judged, metric, threshold, rules.failure_z)]
+            breaks = value < threshold if lower_is_worse else value > threshold
+            hit = judged[applies & breaks & _significant(judged, metric, threshold, rules.failure_z)]
             if hit.empty:
                 continue
             found.append(pd.DataFrame({

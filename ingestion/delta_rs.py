@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-from deltalake import DeltaTable
+from deltalake import DeltaTable, Field
 
 from foundation import delta_rs
 from foundation.delta import is_delta_table
@@ -19,8 +19,15 @@ COMPACT_EVERY = 200  # commits between compactions of a table that is merged int
 
 
 def ensure_table(path: Path, schema: pa.Schema) -> None:
+    """Create the table, or give one made by an older release the columns added since (null in old rows)."""
     if not is_delta_table(path):
         DeltaTable.create(str(path), schema, mode="ignore")
+        return
+    table = DeltaTable(str(path))
+    present = set(table.schema().to_arrow().names)
+    missing = [Field.from_arrow(f) for f in schema if f.name not in present]
+    if missing:
+        table.alter.add_columns(missing)
 
 
 def rows_since(path: Path, column: str, since: pd.Timestamp) -> pd.DataFrame:

@@ -22,7 +22,10 @@ KNOWN_CDNS = ("akamai", "cloudfront", "fastly", "cloudflare", "google", "azure",
               "bunny", "cdn77", "stackpath", "tencent", "alibaba", "own")
 # additive columns of a window: roll-ups and the trailing hour sum these, never the ratios
 SUMS = ("views", "playback_failures", "started_views", "watch_time_seconds", "rebuffer_seconds",
-        "stall_measured_seconds", "startup_time_ms_sum", "bitrate_kbps_sum")
+        "stall_measured_seconds", "startup_time_ms_sum", "bitrate_kbps_sum", "video_start_failures",
+        "video_playback_failures", "experience_score_sum", "experience_scored_views")
+# screen height of each device class, as dbt's var device_display_heights (the Video Quality Score's upscale)
+DISPLAY_HEIGHTS = {"mobile": 720, "tablet": 1080, "desktop": 1440, "tv": 2160}
 
 
 def bounded_category(column: str, known: tuple[str, ...]) -> Column:
@@ -32,20 +35,59 @@ def bounded_category(column: str, known: tuple[str, ...]) -> Column:
     return F.when(absent, F.lit(UNKNOWN)).when(value.isin(*known), value).otherwise(F.lit(OTHER))
 
 
+def viewer_experience_score(started: Column, failed: Column, startup_ms: Column, buffering: Column,
+                            rebuffer: Column, watch: Column, device: Column, height: Column) -> Column:
+    """Mux's Overall Viewer Experience of one view (0-100), as gold.fct_views computes it.
+
+    Playback Success (0 failed, 100 started, 50 left before the start, none when left within
+    1 s) times the mean of the Startup Time, Smoothness and Video Quality scores the view has;
+    fct_views.yml gives each formula and its source.
+    """
+    success = (F.when(failed, 0.0).when(started, 100.0).when(startup_ms < 1000, None).otherwise(50.0))
+    startup = F.when(started, 800.0 / (8 + startup_ms / 1000.0))
+    watched = watch + rebuffer + F.coalesce(startup_ms, F.lit(0)) / 1000.0
+    smoothness = F.when(
+        started & buffering.isNotNull() & rebuffer.isNotNull(),
+        (100.0 / F.sqrt(1 + F.pow(buffering / 2.0, 2))
+         + 100.0 * F.exp(-10 * F.coalesce(rebuffer / F.when(watched != 0, watched), F.lit(0.0)))) / 2,
+    )
+    display = F.coalesce(*[F.when(device == name, F.lit(h)) for name, h in DISPLAY_HEIGHTS.items()])
+    # greatest() skips nulls: an unknown screen gives no quality score, not a perfect one
+    quality = F.when(started & display.isNotNull(), 100.0 * F.exp(-0.33 * F.greatest(display / height - 1, F.lit(0.0))))
+    components = [startup, smoothness, quality]
+    present = sum(F.when(c.isNotNull(), 1).otherwise(0) for c in components)
+    mean = sum(F.coalesce(c, F.lit(0.0)) for c in components) / F.when(present > 0, present)
+    return F.round(success * F.coalesce(mean / 100, F.lit(1.0)), 4)
+
+
+def resolution_height(resolution: Column) -> Column:
+    """`1080p` -> 1080, `4k` -> 2160, `8k` -> 4320 (bronze accepts only these forms)."""
+    value = F.lower(F.trim(resolution))
+    return (F.when(value == "4k", 2160).when(value == "8k", 4320)
+            .otherwise(F.regexp_extract(value, r"^([0-9]+)p$", 1).cast("int")))
+
+
 def valid_events(parsed: DataFrame) -> DataFrame:
     """Rows of `parse_kafka_records` that bronze accepts, with what the windows need."""
     started = F.coalesce(F.col("playback_started"), F.col("watch_time_seconds") > 0)
+    failed = F.coalesce(F.trim(F.col("error_code")), F.lit("")) != ""
+    device = bounded_category("device_type", KNOWN_DEVICES)
     return parsed.where(F.col("reason").isNull()).select(
         "event_at",
         F.upper(F.trim("region")).alias("region"),
         bounded_category("cdn", KNOWN_CDNS).alias("cdn"),
-        bounded_category("device_type", KNOWN_DEVICES).alias("device_type"),
+        device.alias("device_type"),
         started.alias("has_video_started"),
-        F.col("error_code").isNotNull().alias("has_playback_failure"),
+        failed.alias("has_playback_failure"),
+        (failed & ~started).alias("has_video_start_failure"),
         "watch_time_seconds",
         "rebuffer_seconds",
         "startup_time_ms",
         "bitrate_kbps",
+        viewer_experience_score(
+            started, failed, F.col("startup_time_ms"), F.col("buffering_events"), F.col("rebuffer_seconds"),
+            F.col("watch_time_seconds"), device, resolution_height(F.col("resolution")),
+        ).alias("viewer_experience_score"),
     )
 
 
@@ -56,8 +98,12 @@ def _when_started(column: str) -> Column:
 def _window_sums(events: DataFrame, watermark: str, window: Column, *keys: str) -> DataFrame:
     """Additive columns (counts and sums) per window and keys, so windows can be rolled up and
     compared with hours. Measures follow gold.fct_hourly_qoe: startup, stalls and bitrate on
-    views that started. Events later than `watermark` are dropped."""
+    views that started; `stall_measured_seconds` is the playing time and startup wait of the
+    views that report stalls, so stalls / (it + stalls) is CTA-2066's stalled time over watched
+    time. Events later than `watermark` are dropped."""
     measured = F.col("has_video_started") & F.col("rebuffer_seconds").isNotNull()
+    # with the stalls, CTA-2066's watched time of the measured views (playing + startup wait)
+    watched_without_stalls = F.col("watch_time_seconds") + F.coalesce(F.col("startup_time_ms"), F.lit(0)) / 1000.0
     sums = (
         events.withWatermark("event_at", watermark)
         .groupBy(window.alias("window"), *keys)
@@ -67,10 +113,14 @@ def _window_sums(events: DataFrame, watermark: str, window: Column, *keys: str) 
             F.count_if("has_video_started").alias("started_views"),
             F.coalesce(F.sum(_when_started("watch_time_seconds")), F.lit(0.0)).alias("watch_time_seconds"),
             F.coalesce(F.sum(F.when(measured, F.col("rebuffer_seconds"))), F.lit(0.0)).alias("rebuffer_seconds"),
-            F.coalesce(F.sum(F.when(measured, F.col("watch_time_seconds"))), F.lit(0.0))
-            .alias("stall_measured_seconds"),
+            F.coalesce(F.sum(F.when(measured, watched_without_stalls)), F.lit(0.0)).alias("stall_measured_seconds"),
             F.coalesce(F.sum(_when_started("startup_time_ms")), F.lit(0)).cast("double").alias("startup_time_ms_sum"),
             F.coalesce(F.sum(_when_started("bitrate_kbps")), F.lit(0)).cast("double").alias("bitrate_kbps_sum"),
+            F.count_if("has_video_start_failure").alias("video_start_failures"),
+            F.count_if(F.col("has_playback_failure") & ~F.col("has_video_start_failure"))
+            .alias("video_playback_failures"),
+            F.coalesce(F.sum("viewer_experience_score"), F.lit(0.0)).alias("experience_score_sum"),
+            F.count("viewer_experience_score").alias("experience_scored_views"),
         )
     )
     return sums.select(

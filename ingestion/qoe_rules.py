@@ -10,10 +10,13 @@ from typing import ClassVar
 class AlertRules:
     """When a window of a region × CDN pair raises an alert (ratios are 0-1)."""
 
-    METRICS: ClassVar[tuple[str, ...]] = ("stalled_time_ratio", "playback_failure_ratio")
+    METRICS: ClassVar[tuple[str, ...]] = ("stalled_time_ratio", "playback_failure_ratio", "viewer_experience_score")
+    HIGHER_IS_BETTER: ClassVar[tuple[str, ...]] = ("viewer_experience_score",)
 
-    stalled_time_ratio: float = 0.03  # absolute: share of playing time spent stalled
+    stalled_time_ratio: float = 0.03  # absolute: share of watched time (CTA-2066) spent stalled
     playback_failure_ratio: float = 0.08  # absolute: share of start attempts that failed
+    viewer_experience_score: float = 50.0  # absolute: the views' mean Mux experience score (0-100) below this
+    experience_score_drop: float = 15.0  # relative: this many points under the pair's trailing hour
     relative_factor: float = 3.0  # relative: this many times the pair's trailing hour...
     relative_floor_share: float = 1 / 3  # ...and at least this share of the absolute threshold
     min_views: int = 100  # a window with fewer views is too noisy to judge

@@ -46,6 +46,13 @@ def ratio(text: str) -> float:
     return value
 
 
+def score(text: str) -> float:
+    value = non_negative_float(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError(f"expected a score between 0 and 100, got {text}")
+    return value
+
+
 def start_time(text: str) -> datetime | None:
     if text == "now":
         return None

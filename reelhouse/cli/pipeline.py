@@ -19,6 +19,7 @@ from reelhouse.cli.arguments import (
     positive_float,
     positive_int,
     ratio,
+    score,
     start_time,
 )
 
@@ -67,6 +68,12 @@ def register(commands) -> dict:
     monitor.add_argument("--failure-threshold", type=ratio, default=AlertRules.playback_failure_ratio,
                          help=f"alert when more than this share of starts fail "
                               f"(default {AlertRules.playback_failure_ratio})")
+    monitor.add_argument("--experience-threshold", type=score, default=AlertRules.viewer_experience_score,
+                         help=f"alert when a window's mean Mux viewer experience score (0-100) falls below this "
+                              f"(default {AlertRules.viewer_experience_score})")
+    monitor.add_argument("--experience-drop", type=score, default=AlertRules.experience_score_drop,
+                         help=f"alert when the score falls this many points under the pair's trailing hour "
+                              f"(default {AlertRules.experience_score_drop})")
     monitor.add_argument("--relative-factor", type=positive_float, default=AlertRules.relative_factor,
                          help=f"alert when a window is this many times worse than its pair's trailing hour "
                               f"(default {AlertRules.relative_factor})")
@@ -142,6 +149,8 @@ def _monitor(settings: Settings, args: argparse.Namespace) -> None:
 
     require_broker(settings.bootstrap_servers)
     rules = AlertRules(stalled_time_ratio=args.stalled_threshold, playback_failure_ratio=args.failure_threshold,
+                       viewer_experience_score=args.experience_threshold,
+                       experience_score_drop=args.experience_drop,
                        relative_factor=args.relative_factor, min_views=args.min_views)
     options = monitor.MonitorOptions(
         available_now=args.available_now, trigger_seconds=args.trigger_seconds,

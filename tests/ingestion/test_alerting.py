@@ -11,8 +11,9 @@ RULES = AlertRules(stalled_time_ratio=0.05, playback_failure_ratio=0.10, relativ
                    relative_floor_share=0.2, min_views=100, min_baseline_views=500, trailing_minutes=60)
 
 
-def _windows(rows, device="tv"):
-    """(minute, views, failures, playing seconds, stalled seconds[, region]) -> live window sums."""
+def _windows(rows, device="tv", score=85.0):
+    """(minute, views, failures, playing seconds, stalled seconds[, region]) -> live window sums;
+    failures are failed starts, every view has the experience `score`."""
     data = []
     for row in rows:
         minute, views, failures, playing, stalled, region = (*row, "US") if len(row) == 5 else row
@@ -21,12 +22,14 @@ def _windows(rows, device="tv"):
                      "cdn": "akamai", "device_type": device, "views": views, "playback_failures": failures,
                      "started_views": views, "watch_time_seconds": float(playing), "rebuffer_seconds": float(stalled),
                      "stall_measured_seconds": float(playing), "startup_time_ms_sum": 1000.0 * views,
-                     "bitrate_kbps_sum": 3000.0 * views})
+                     "bitrate_kbps_sum": 3000.0 * views, "video_start_failures": failures,
+                     "video_playback_failures": 0, "experience_score_sum": score * views,
+                     "experience_scored_views": views})
     return pd.DataFrame(data)
 
 
-def _alerts(rows, current_minute):
-    pairs = alerting.pair_windows(_windows(rows))
+def _alerts(rows, current_minute, windows=None):
+    pairs = alerting.pair_windows(_windows(rows) if windows is None else windows)
     current = pairs[pairs.window_start == BASE + timedelta(minutes=current_minute)]
     return alerting.alerts(current, pairs, RULES, BASE + timedelta(hours=2))
 
@@ -120,3 +123,29 @@ def test_a_window_that_overlaps_a_baseline_window_does_not_count_it():
     # only the minute that ended before 10:01:30 counts, not the bad one it overlaps
     assert judged.baseline_views.iloc[0] == 600
     assert judged.baseline_playback_failure_ratio.iloc[0] == pytest.approx(0.01)
+
+
+def test_the_experience_score_alerts_below_its_threshold_or_well_under_the_trailing_hour():
+    steady = [(m, 100, 0, 1000, 0) for m in range(10)]
+    history = _windows(steady, score=88.0)
+
+    def judged(score):
+        return _alerts(steady, 10, pd.concat([history, _windows([(10, 150, 0, 1000, 0)], score=score)]))
+
+    fine = judged(80.0)
+    assert "viewer_experience_score" not in set(fine.metric)
+    dropped = judged(70.0)  # above the absolute 50 but 18 points under the hour's 88
+    rows = dropped[dropped.metric == "viewer_experience_score"]
+    assert list(rows.rule) == ["relative"]
+    assert rows.threshold.iloc[0] == pytest.approx(88.0 - RULES.experience_score_drop)
+    assert rows.value.iloc[0] == pytest.approx(70.0) and rows.baseline.iloc[0] == pytest.approx(88.0)
+    broken = judged(40.0)
+    assert set(broken[broken.metric == "viewer_experience_score"].rule) == {"absolute", "relative"}
+
+
+def test_start_and_playback_failures_have_their_own_denominators():
+    windows = _windows([(0, 10, 2, 100, 0)]).assign(started_views=8, video_playback_failures=1)
+    live = alerting.with_ratios(windows)
+    assert live.video_start_failure_ratio.iloc[0] == pytest.approx(2 / 10)  # of attempts
+    assert live.video_playback_failure_ratio.iloc[0] == pytest.approx(1 / 8)  # of views that started
+    assert live.viewer_experience_score.iloc[0] == pytest.approx(85.0)

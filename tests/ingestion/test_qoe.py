@@ -1,3 +1,4 @@
+import json
 from datetime import datetime, timedelta
 
 from pyspark.sql import functions as F
@@ -12,10 +13,12 @@ EVENT_SCHEMA = T.StructType([
     T.StructField("device_type", T.StringType()),
     T.StructField("has_video_started", T.BooleanType()),
     T.StructField("has_playback_failure", T.BooleanType()),
+    T.StructField("has_video_start_failure", T.BooleanType()),
     T.StructField("watch_time_seconds", T.DoubleType()),
     T.StructField("rebuffer_seconds", T.DoubleType()),
     T.StructField("startup_time_ms", T.LongType()),
     T.StructField("bitrate_kbps", T.IntegerType()),
+    T.StructField("viewer_experience_score", T.DoubleType()),
 ])
 
 
@@ -25,7 +28,8 @@ def _at(minute: int, second: int = 0) -> datetime:
 
 def _event(at, device="tv", started=True, failed=False, watch=0.0, rebuffer=0.0, startup=1000, bitrate=3000,
            region="US", cdn="akamai"):
-    return (at, region, cdn, device, started, failed, watch, rebuffer, startup, bitrate)
+    score = 0.0 if failed else 90.0 if started else 50.0
+    return (at, region, cdn, device, started, failed, failed and not started, watch, rebuffer, startup, bitrate, score)
 
 
 def test_windows_sum_per_minute_region_cdn_device_and_measure_only_started_views(spark):
@@ -43,7 +47,10 @@ def test_windows_sum_per_minute_region_cdn_device_and_measure_only_started_views
     row = live.first()
     assert (row.views, row.playback_failures, row.started_views) == (3, 1, 2)
     assert row.window_end == _at(1)
-    assert row.watch_time_seconds == 290.0 and row.rebuffer_seconds == 10.0 and row.stall_measured_seconds == 90.0
+    # CTA-2066 watched time without the stalls: 90 s playing + 1 s startup of the one view that reports stalls
+    assert row.watch_time_seconds == 290.0 and row.rebuffer_seconds == 10.0 and row.stall_measured_seconds == 91.0
+    assert (row.video_start_failures, row.video_playback_failures) == (1, 0)
+    assert (row.experience_score_sum, row.experience_scored_views) == (180.0, 3)
     assert row.startup_time_ms_sum == 4000  # the failed start's 9 s is not a startup time
     assert row.bitrate_kbps_sum == 8000
     assert windows.count() == 3
@@ -99,3 +106,35 @@ def test_sliding_pair_windows_start_every_slide_and_sum_over_devices(spark):
     assert counts[(_at(0, 10), _at(1, 10))] == (1, 1)
     assert counts[(_at(-1, 10), _at(0, 10))] == (1, 0)
     assert len(counts) == 8  # starts from -0:50 to 0:20
+
+
+def test_each_view_gets_the_experience_score_gold_gives_it(spark):
+    """The hand-worked views of fct_views.yml's unit test: the monitor and gold agree view by view."""
+    from ingestion.io import KAFKA_SOURCE_SCHEMA
+    from ingestion.transforms import parse_kafka_records
+
+    def event(view, device, resolution, started, error, startup, watch, rebuffer, buffering):
+        return {"event_id": view, "user_id": "u1", "video_id": "v1", "watch_time_seconds": watch,
+                "resolution": resolution, "bitrate_kbps": 2000, "buffering_events": buffering, "paused": False,
+                "skipped": False, "genre": "Drama", "region": "US", "recommended": False,
+                "timestamp": "2026-01-01T10:00:00Z", "device_type": device, "cdn": "akamai",
+                "startup_time_ms": startup, "rebuffer_seconds": rebuffer, "playback_started": started,
+                "error_code": error}
+
+    views = {  # view: (event, expected score)
+        "a": (event("a", "tv", "2160p", True, None, 2000, 600.0, 0.0, 0), 93.3333),
+        "b": (event("b", "mobile", "360p", True, None, 8000, 90.0, 2.0, 2), 66.0614),
+        "c": (event("c", "desktop", "1080p", True, "NETWORK_TIMEOUT", 1000, 30.0, 0.0, 0), 0.0),
+        "d": (event("d", "tablet", "1080p", False, "GEO_BLOCKED", 300, 0.0, 0.0, 0), 0.0),
+        "e": (event("e", "tv", "4K", False, None, 5000, 0.0, 0.0, 0), 50.0),
+        "f": (event("f", "tv", "2160p", False, None, 400, 0.0, 0.0, 0), None),
+        "g": (event("g", "car", "720p", True, None, 2000, 60.0, 0.0, 0), 90.0),  # no quality score: (80 + 100) / 2
+    }
+    records = spark.createDataFrame(
+        [(None, json.dumps(e).encode(), "t", 0, n, _at(0), 0) for n, (e, _) in enumerate(views.values())],
+        KAFKA_SOURCE_SCHEMA)
+    scored = qoe.valid_events(parse_kafka_records(records)).collect()
+    assert len(scored) == len(views)
+    got = sorted(r.viewer_experience_score for r in scored if r.viewer_experience_score is not None)
+    assert got == sorted(score for _, score in views.values() if score is not None)
+    assert sum(r.has_video_start_failure for r in scored) == 1

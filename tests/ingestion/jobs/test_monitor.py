@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -70,6 +71,47 @@ def test_every_event_counts_once_in_its_minute_region_cdn_and_device(replayed):
     assert {k: v for k, v in failures.items()} == {
         (r["window_start"], r["region"], r["cdn"], r["device_type"]): r["playback_failures"]
         for r in live if r["playback_failures"]}
+    start_failures = Counter((minute(e), e["region"], e["cdn"], e["device_type"]) for e in events
+                             if e["error_code"] and not e["playback_started"])
+    assert {k: v for k, v in start_failures.items()} == {
+        (r["window_start"], r["region"], r["cdn"], r["device_type"]): r["video_start_failures"]
+        for r in live if r["video_start_failures"]}
+    scores = {}
+    for e in events:
+        score = _experience_score(e)
+        if score is not None:
+            key = (minute(e), e["region"], e["cdn"], e["device_type"])
+            total, n = scores.get(key, (0.0, 0))
+            scores[key] = (total + score, n + 1)
+    by_key = {(r["window_start"], r["region"], r["cdn"], r["device_type"]): r for r in live}
+    assert {k: n for k, (_, n) in scores.items()} == {k: r["experience_scored_views"] for k, r in by_key.items()
+                                                       if r["experience_scored_views"]}
+    for key, (total, n) in scores.items():  # views' scores are rounded to 4 decimals
+        assert by_key[key]["experience_score_sum"] == pytest.approx(total, abs=1e-4 * n)
+
+
+DISPLAY_HEIGHTS = {"mobile": 720, "tablet": 1080, "desktop": 1440, "tv": 2160}
+
+
+def _experience_score(e):
+    """Mux's overall viewer experience of one generated event, from the published formulas (see fct_views.yml)."""
+    started, startup_s = e["playback_started"], e["startup_time_ms"] / 1000
+    if e["error_code"]:
+        success = 0.0
+    elif started:
+        success = 100.0
+    elif startup_s < 1:
+        return None
+    else:
+        success = 50.0
+    if not started:
+        return success
+    watched = e["watch_time_seconds"] + e["rebuffer_seconds"] + startup_s
+    smoothness = (100 / math.sqrt(1 + (e["buffering_events"] / 2) ** 2)
+                  + 100 * math.exp(-10 * (e["rebuffer_seconds"] / watched if watched else 0))) / 2
+    upscale = max(DISPLAY_HEIGHTS[e["device_type"]] / int(e["resolution"].rstrip("p")) - 1, 0)
+    components = (800 / (8 + startup_s), smoothness, 100 * math.exp(-0.33 * upscale))
+    return success * sum(components) / 3 / 100
 
 
 def test_the_incident_raises_alerts_for_its_pair_from_its_first_minute_and_not_before(replayed):
@@ -81,6 +123,8 @@ def test_the_incident_raises_alerts_for_its_pair_from_its_first_minute_and_not_b
     assert incident and all(a["window_end"] > onset for a in incident)
     first_minute = onset.replace(second=0, microsecond=0)
     assert {a["window_start"] for a in incident if a["metric"] == "playback_failure_ratio"} >= {
+        first_minute + timedelta(minutes=m) for m in range(1, 4)}
+    assert {a["window_start"] for a in incident if a["metric"] == "viewer_experience_score"} >= {
         first_minute + timedelta(minutes=m) for m in range(1, 4)}
     # the chronically bad pairs are no incident: their hour looks like them
     assert not [a for a in alerts if a["rule"] == "relative" and (a["region"], a["cdn"]) != PAIR]

@@ -18,6 +18,7 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         (["produce", "--bad-ratio", "1.5"], "expected a ratio between 0 and 1"),
         (["produce", "--start", "last tuesday"], "expected an ISO-8601 time or 'now'"),
         (["produce", "--days", "0"], "argument --days: expected a number above 0"),
+        (["monitor", "--experience-threshold", "120"], "expected a score between 0 and 100, got 120"),
         (["kafka", "restart"], "invalid choice: 'restart'"),
         (["kafka", "start", "--port", "70000"], "expected a port number up to 65535"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
