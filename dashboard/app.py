@@ -106,10 +106,14 @@ def _chart(figure, percent_axis: bool = False) -> None:
     st.plotly_chart(figure, width="stretch")
 
 
-def _heatmap(frame: pd.DataFrame, value: str, title: str, percent: bool = True) -> None:
+def _score(value: object) -> str:
+    return "—" if pd.isna(value) else f"{float(value):.1f}"
+
+
+def _heatmap(frame: pd.DataFrame, value: str, title: str, percent: bool = True, higher_is_better: bool = False) -> None:
     grid = frame.pivot(index="region", columns="cdn", values=value)
-    figure = px.imshow(grid, text_auto=".2%" if percent else ",.0f", aspect="auto", title=title,
-                       color_continuous_scale="Reds", labels={"color": ""})
+    figure = px.imshow(grid, text_auto=".2%" if percent else ",.1f", aspect="auto", title=title,
+                       color_continuous_scale="RdYlGn" if higher_is_better else "Reds", labels={"color": ""})
     if percent:
         figure.update_coloraxes(colorbar_tickformat=".2~%")
     _chart(figure)
@@ -132,16 +136,22 @@ def live_qoe() -> None:
         totals = queries.live_totals(live)
         alerts = load("open_alerts")
         st.caption(f"1-minute windows of gold.qoe_live; the newest ends at {_time(live['latest_window_end'].max())}")
-        columns = st.columns(4)
+        columns = st.columns(5)
         columns[0].metric(f"Views in the last {queries.LIVE_MINUTES} minutes", _count(totals["views"]))
-        columns[1].metric("Stalled time", _percent(totals["stalled_time_ratio"]))
-        columns[2].metric("Playback failures", _percent(totals["playback_failure_ratio"]))
-        columns[3].metric("Open alerts", "—" if alerts is None else f"{len(alerts):,}")
+        columns[1].metric("Experience score (Mux, 0-100)", _score(totals["viewer_experience_score"]))
+        columns[2].metric("Stalled time", _percent(totals["stalled_time_ratio"]))
+        columns[3].metric("Playback failures", _percent(totals["playback_failure_ratio"]))
+        columns[4].metric("Open alerts", "—" if alerts is None else f"{len(alerts):,}")
         st.subheader(f"By region and CDN, last {queries.LIVE_MINUTES} minutes")
-        one, two = st.columns(2)
-        with one:
+        scored = live["viewer_experience_score"].notna().any()  # a monitor before scores wrote none
+        columns = st.columns(3 if scored else 2)
+        if scored:
+            with columns[-3]:
+                _heatmap(live, "viewer_experience_score", "Viewer experience score", percent=False,
+                         higher_is_better=True)
+        with columns[-2]:
             _heatmap(live, "stalled_time_ratio", "Stalled time ratio")
-        with two:
+        with columns[-1]:
             _heatmap(live, "playback_failure_ratio", "Playback failure ratio")
         st.subheader("Open alerts")
         if alerts is not None and alerts.empty:
@@ -169,12 +179,35 @@ def live_qoe() -> None:
         one, two = st.columns(2)
         with one:
             _chart(px.bar(hourly, x="region", y="stalled_time_ratio", color="cdn", barmode="group",
-                          title="Stalled time ratio"), percent_axis=True)
+                          title="Stalled time / watched time (CTA-2066)"), percent_axis=True)
         with two:
             _chart(px.bar(hourly, x="region", y="playback_failure_ratio", color="cdn", barmode="group",
                           title="Playback failure ratio"), percent_axis=True)
+        if hourly["viewer_experience_score"].notna().any():  # marts built before the scores have none
+            _hourly_experience(hourly)
         st.dataframe(hourly.drop(columns=["latest_hour"]), hide_index=True, width="stretch",
-                     column_config={"stalled_time_ratio": PERCENT, "playback_failure_ratio": PERCENT})
+                     column_config={"stalled_time_ratio": PERCENT, "playback_failure_ratio": PERCENT,
+                                    "video_start_failure_ratio": PERCENT, "video_playback_failure_ratio": PERCENT})
+
+
+def _hourly_experience(hourly: pd.DataFrame) -> None:
+    """The experience score, start vs playback failures and the startup-time histogram of the hourly mart."""
+    _chart(px.bar(hourly, x="region", y="viewer_experience_score", color="cdn", barmode="group",
+                  title="Viewer experience score (Mux, 0-100)"))
+    one, two = st.columns(2)
+    with one:
+        failures = hourly.melt(id_vars=["region", "cdn"], var_name="failure", value_name="ratio",
+                               value_vars=["video_start_failure_ratio", "video_playback_failure_ratio"])
+        failures["failure"] = failures["failure"].map({
+            "video_start_failure_ratio": "start failures / attempts",
+            "video_playback_failure_ratio": "playback failures / starts"})
+        _chart(px.bar(failures, x="region", y="ratio", color="failure", barmode="group", facet_col="cdn",
+                      title="Video start vs playback failures"), percent_axis=True)
+    with two:
+        histogram = load("startup_time_histogram", hours=queries.HOURLY_QOE_HOURS)
+        if histogram is not None and not histogram.empty:
+            _chart(px.bar(histogram, x="bucket", y="share", text_auto=".1%",
+                          title="Startup time of started views"), percent_axis=True)
 
 
 def engagement() -> None:

@@ -11,6 +11,7 @@ Ratios are returned as 0-1 fractions; the app shows them as percentages.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -134,6 +135,10 @@ def _live_measures(home: Path) -> str:
     """
     columns = {field.name for field in open_table(home, "qoe_live").schema().fields}
     measured = "stall_measured_seconds" if "stall_measured_seconds" in columns else "watch_time_seconds"
+
+    def total(column: str) -> str:  # a column the monitor of an older release did not write is null
+        return f"sum({column})" if column in columns else "cast(null as double)"
+
     return f"""
         sum(views) as views,
         sum(playback_failures) as playback_failures,
@@ -142,7 +147,13 @@ def _live_measures(home: Path) -> str:
         sum(rebuffer_seconds) / nullif(sum({measured}) + sum(rebuffer_seconds), 0) as stalled_time_ratio,
         cast(sum(playback_failures) as double) / nullif(sum(views), 0) as playback_failure_ratio,
         sum(startup_time_ms_sum) / nullif(sum(started_views), 0) as mean_startup_time_ms,
-        sum(bitrate_kbps_sum) / nullif(sum(started_views), 0) as avg_bitrate_kbps
+        sum(bitrate_kbps_sum) / nullif(sum(started_views), 0) as avg_bitrate_kbps,
+        cast({total("video_start_failures")} as double) / nullif(sum(views), 0) as video_start_failure_ratio,
+        cast({total("video_playback_failures")} as double) / nullif(sum(started_views), 0)
+            as video_playback_failure_ratio,
+        {total("experience_score_sum")} as experience_score_sum,
+        {total("experience_scored_views")} as experience_scored_views,
+        {total("experience_score_sum")} / nullif({total("experience_scored_views")}, 0) as viewer_experience_score
     """
 
 
@@ -163,13 +174,15 @@ def live_qoe_by_region_cdn(home: Path, minutes: int = LIVE_MINUTES) -> pd.DataFr
 
 
 def live_totals(by_region_cdn: pd.DataFrame) -> dict[str, float]:
-    """Views and the two alerting ratios over every row of `live_qoe_by_region_cdn`."""
+    """Views, the two alerting ratios and the experience score over every row of `live_qoe_by_region_cdn`."""
     views = float(by_region_cdn["views"].sum())
     measured, stalled = by_region_cdn["stall_measured_seconds"].sum(), by_region_cdn["rebuffer_seconds"].sum()
+    scored = by_region_cdn["experience_scored_views"].sum()
     return {
         "views": views,
         "stalled_time_ratio": stalled / (measured + stalled) if measured + stalled else float("nan"),
         "playback_failure_ratio": by_region_cdn["playback_failures"].sum() / views if views else float("nan"),
+        "viewer_experience_score": by_region_cdn["experience_score_sum"].sum() / scored if scored else float("nan"),
     }
 
 
@@ -216,23 +229,40 @@ def open_alerts(home: Path, minutes: int = OPEN_ALERT_MINUTES) -> pd.DataFrame:
 
 # -- QoE from dbt (gold.fct_hourly_qoe) ------------------------------------------------------------
 
+def _hourly_columns(home: Path) -> set[str]:
+    return {field.name for field in open_table(home, "fct_hourly_qoe").schema().fields}
+
+
 @reads("fct_hourly_qoe")
 def hourly_qoe_by_region_cdn(home: Path, hours: int = HOURLY_QOE_HOURS) -> pd.DataFrame:
     """QoE per region x CDN over the last `hours` hours of gold.fct_hourly_qoe.
 
-    The ratios are recomputed from the hours' sums: stalled time = rebuffering / (watching +
-    rebuffering), failures = failed / attempted starts, startup time weighted by video starts,
-    bitrate weighted by watch time.
+    The ratios are recomputed from the hours' sums: stalled time = rebuffering / CTA-2066 watched
+    time (watching + rebuffering on a mart built before watched time had the startup wait), start
+    failures over attempts and playback failures over starts, startup time weighted by video
+    starts, bitrate by watch time, the experience score over the views that have one.
     """
+    columns = _hourly_columns(home)
+    watched = ("sum(watched_time_seconds)" if "watched_time_seconds" in columns
+               else "sum(watch_time_seconds) + sum(rebuffer_seconds)")
+
+    def total(column: str) -> str:
+        return f"sum({column})" if column in columns else "cast(null as double)"
+
     return _sql(home, f"""
         select
             region,
             cdn,
             sum(video_start_attempts) as video_start_attempts,
-            sum(rebuffer_seconds) / nullif(sum(watch_time_seconds) + sum(rebuffer_seconds), 0)
-                as stalled_time_ratio,
+            sum(rebuffer_seconds) / nullif({watched}, 0) as stalled_time_ratio,
             cast(sum(playback_failures) as double) / nullif(sum(video_start_attempts), 0)
                 as playback_failure_ratio,
+            cast({total("video_start_failures")} as double) / nullif(sum(video_start_attempts), 0)
+                as video_start_failure_ratio,
+            cast({total("video_playback_failures")} as double) / nullif(sum(video_starts), 0)
+                as video_playback_failure_ratio,
+            {total("viewer_experience_score_sum")} / nullif({total("viewer_experience_scored_views")}, 0)
+                as viewer_experience_score,
             sum(startup_time_mean_ms * video_starts) / nullif(sum(video_starts), 0) as mean_startup_time_ms,
             sum(bitrate_kbps_watch_seconds) / nullif(sum(watch_time_seconds), 0) as watch_weighted_bitrate_kbps,
             max(event_hour) as latest_hour
@@ -241,6 +271,34 @@ def hourly_qoe_by_region_cdn(home: Path, hours: int = HOURLY_QOE_HOURS) -> pd.Da
         group by region, cdn
         order by region, cdn
     """, qoe="fct_hourly_qoe")
+
+
+STARTUP_BUCKET = re.compile(r"^startup_time_views_(\d+)_(?:to_(\d+)_ms|ms_plus)$")
+
+
+@reads("fct_hourly_qoe")
+def startup_time_histogram(home: Path, hours: int = HOURLY_QOE_HOURS) -> pd.DataFrame:
+    """Started views per startup-time bucket over the last `hours` hours (empty on a mart without buckets).
+
+    One row per bucket in order: its label (e.g. `1-2 s`, `8 s+`), views, and share of the views.
+    """
+    buckets = sorted(((int(m.group(1)), m.group(2), c) for c in _hourly_columns(home)
+                      if (m := STARTUP_BUCKET.match(c))), key=lambda b: b[0])
+    if not buckets:
+        return pd.DataFrame({"bucket": [], "views": [], "share": []})
+    sums = _sql(home, f"""
+        select {", ".join(f"sum({column}) as {column}" for _, _, column in buckets)}
+        from qoe
+        where event_hour > (select max(event_hour) from qoe) - interval '{int(hours)} hours'
+    """, qoe="fct_hourly_qoe").iloc[0]
+
+    def label(lower: int, upper: str | None) -> str:
+        return f"{lower / 1000:g}-{int(upper) / 1000:g} s" if upper else f"{lower / 1000:g} s+"
+
+    views = [int(sums[column] or 0) for _, _, column in buckets]
+    total = sum(views)
+    return pd.DataFrame({"bucket": [label(lower, upper) for lower, upper, _ in buckets], "views": views,
+                         "share": [v / total if total else float("nan") for v in views]})
 
 
 # -- Engagement (gold.fct_daily_engagement, gold.fct_daily_active_users) ----------------------------

@@ -134,10 +134,13 @@ def _busy_half_hour(spark, settings: Settings) -> None:
     if not run_dbt(settings, ["build"]):
         raise ReelhouseError(f"dbt build failed; its log is under {settings.home / '_dbt'}")
     row = spark.sql("""
-        select sum(playback_failures) / sum(video_start_attempts) as failures from gold.fct_hourly_qoe
+        select sum(playback_failures) / sum(video_start_attempts) as failures,
+               sum(viewer_experience_score_sum) / sum(viewer_experience_scored_views) as experience
+        from gold.fct_hourly_qoe
         where region = '{}' and cdn = '{}' and event_hour >= timestamp'{}'
     """.format(*INCIDENT, (SEED_EPOCH + timedelta(days=7)).strftime("%Y-%m-%d %H:%M:%S"))).first()
-    print(f"   gold.fct_hourly_qoe agrees: {row.failures:.1%} of {':'.join(INCIDENT)} starts failed in that half hour")
+    print(f"   gold.fct_hourly_qoe agrees: {row.failures:.1%} of {':'.join(INCIDENT)} starts failed in that half hour "
+          f"(viewer experience score {row.experience:.1f} of 100)")
 
 
 def _monitor(spark, settings: Settings, starting_offsets: str) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
@@ -278,3 +279,42 @@ def append_window():
 @pytest.fixture(scope="session")
 def table_groups() -> dict[str, tuple[str, ...]]:
     return {"live": LIVE_TABLES, "ml": ML_TABLES, "dbt": DBT_TABLES}
+
+
+def _ts(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC")
+
+
+# gold.qoe_live and gold.fct_hourly_qoe as this release writes them: scores, start vs playback failures,
+# CTA-2066 watched time and the startup-time histogram (GOLD above keeps an older monitor's layout)
+CURRENT_LIVE = pd.DataFrame({
+    "window_start": [_ts("2025-05-20T12:09")] * 2, "window_end": [_ts("2025-05-20T12:10")] * 2,
+    "region": ["US", "US"], "cdn": ["akamai", "akamai"], "device_type": ["tv", "mobile"],
+    "views": [10, 10], "playback_failures": [1, 3], "started_views": [9, 8],
+    "watch_time_seconds": [900.0, 300.0], "rebuffer_seconds": [100.0, 0.0],
+    "stall_measured_seconds": [400.0, 300.0], "startup_time_ms_sum": [9000.0, 14000.0],
+    "bitrate_kbps_sum": [45000.0, 14000.0], "video_start_failures": [1, 2], "video_playback_failures": [0, 1],
+    "experience_score_sum": [900.0, 450.0], "experience_scored_views": [10, 5],
+})
+CURRENT_HOURLY = pd.DataFrame({
+    "region": ["US"] * 3, "cdn": ["akamai"] * 3,
+    "event_hour": [_ts("2025-05-20T22:00"), _ts("2025-05-20T23:00"), _ts("2025-05-19T12:00")],  # the last: too old
+    "video_start_attempts": [10, 30, 100], "video_starts": [8, 25, 100], "playback_failures": [2, 3, 0],
+    "video_start_failures": [1, 2, 0], "video_playback_failures": [1, 1, 0],
+    "watch_time_seconds": [800.0, 2500.0, 1e4], "rebuffer_seconds": [40.0, 60.0, 0.0],
+    "watched_time_seconds": [850.0, 2600.0, 1e4],  # with the startup wait
+    "viewer_experience_score_sum": [700.0, 2200.0, 0.0], "viewer_experience_scored_views": [9, 29, 100],
+    "startup_time_mean_ms": [1000.0, 2000.0, 0.0], "bitrate_kbps_watch_seconds": [8e5, 2.5e6, 0.0],
+    "startup_time_views_0_to_1000_ms": [2, 5, 100], "startup_time_views_1000_to_8000_ms": [5, 20, 0],
+    "startup_time_views_8000_ms_plus": [1, 0, 0],
+})
+
+
+@pytest.fixture(scope="session")
+def current_layout_home(tmp_path_factory) -> Path:
+    """Every table of GOLD, with qoe_live and fct_hourly_qoe in this release's layout (CURRENT_*)."""
+    home = write_gold(tmp_path_factory.mktemp("dashboard-current"),
+                      [t for t in GOLD if t not in ("qoe_live", "fct_hourly_qoe")])
+    write_deltalake(str(home / "gold" / "qoe_live"), CURRENT_LIVE)
+    write_deltalake(str(home / "gold" / "fct_hourly_qoe"), CURRENT_HOURLY)
+    return home

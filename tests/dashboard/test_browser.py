@@ -132,6 +132,18 @@ def test_live_page_shows_the_last_15_minutes_and_the_open_alerts(gold_home, gold
     screenshot(page, "live")
 
 
+def test_live_page_shows_the_experience_score_failures_and_startup_histogram(current_layout_home, page):
+    with served(current_layout_home) as url:
+        page.goto(url)
+        # 1350 score points over the 15 views that have a score (CURRENT_LIVE)
+        expect(metric(page, "Experience score (Mux, 0-100)")).to_have_text("90.0", timeout=WAIT_MS)
+        for title in ("Viewer experience score", "Video start vs playback failures", "Startup time of started views"):
+            expect(page.locator(".js-plotly-plot").filter(has_text=title).first).to_be_visible(timeout=WAIT_MS)
+        expect_charts(page, 8)  # 3 heatmaps, 2 per-minute lines, 2 hourly bars, score, failures, histogram
+        no_errors(page)
+        screenshot(page, "live-scores")
+
+
 @pytest.mark.parametrize(("path", "charts", "figure"), [
     ("breakdowns", 3, None),
     ("recommendations", 4, ("Recommendation uptake on 2025-05-20", "50.00%")),

@@ -62,6 +62,22 @@ def test_live_stalled_time_uses_the_measured_watching_when_the_table_has_it(tmp_
     assert row["stalled_time_ratio"] == APPROX(100 / 800)
 
 
+def test_live_experience_score_and_failure_split_come_from_the_sums_when_the_table_has_them(current_layout_home):
+    by_pair = queries.live_qoe_by_region_cdn(current_layout_home, minutes=15)
+    row = by_pair.iloc[0]
+
+    assert row["viewer_experience_score"] == APPROX(1350 / 15)  # over the views with a score, not all 20
+    assert row["video_start_failure_ratio"] == APPROX(3 / 20)  # of attempts
+    assert row["video_playback_failure_ratio"] == APPROX(1 / 17)  # of views that started
+    assert queries.live_totals(by_pair)["viewer_experience_score"] == APPROX(90.0)
+
+
+def test_live_experience_score_is_empty_on_a_table_of_an_older_monitor(gold_home):
+    live = queries.live_qoe_by_region_cdn(gold_home, minutes=15)
+    assert live["viewer_experience_score"].isna().all()
+    assert pd.isna(queries.live_totals(live)["viewer_experience_score"])
+
+
 def test_live_trend_has_one_row_per_minute_and_cdn_over_the_last_hour(gold_home):
     trend = queries.live_qoe_trend(gold_home, minutes=60)
 
@@ -97,6 +113,23 @@ def test_hourly_qoe_recomputes_ratios_from_the_last_24_hours_of_sums(gold_home):
     assert us["watch_weighted_bitrate_kbps"] == APPROX(3500.0)
     br = hourly.loc[("BR", "fastly")]
     assert (br["video_start_attempts"], br["stalled_time_ratio"], br["mean_startup_time_ms"]) == (5, 0.5, 500.0)
+
+
+def test_hourly_qoe_uses_cta_watched_time_failure_split_and_scores_when_the_mart_has_them(current_layout_home):
+    row = queries.hourly_qoe_by_region_cdn(current_layout_home, hours=24).iloc[0]
+    assert row["stalled_time_ratio"] == APPROX(100 / 3450)
+    assert row["video_start_failure_ratio"] == APPROX(3 / 40)
+    assert row["video_playback_failure_ratio"] == APPROX(2 / 33)
+    assert row["viewer_experience_score"] == APPROX(2900 / 38)
+
+    histogram = queries.startup_time_histogram(current_layout_home, hours=24)
+    assert histogram["bucket"].tolist() == ["0-1 s", "1-8 s", "8 s+"]
+    assert histogram["views"].tolist() == [7, 25, 1]
+    assert histogram["share"].tolist() == APPROX([7 / 33, 25 / 33, 1 / 33])
+
+
+def test_the_startup_histogram_is_empty_on_a_mart_without_buckets(gold_home):
+    assert queries.startup_time_histogram(gold_home, hours=24).empty
 
 
 def test_engagement_daily_weights_rates_by_views_over_the_last_30_days(gold_home):
