@@ -15,16 +15,18 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ingestion.qoe_rules import AlertRules
+from ingestion.qoe_rules import STARTUP_BUCKETS, AlertRules
 
 LIVE_KEYS = ("window_start", "region", "cdn", "device_type")
 ALERT_KEYS = ("window_start", "region", "cdn", "metric", "rule")
 PAIR = ["window_start", "window_end", "region", "cdn"]
 SUMS = ("views", "playback_failures", "started_views", "watch_time_seconds", "rebuffer_seconds",
         "stall_measured_seconds", "startup_time_ms_sum", "bitrate_kbps_sum", "video_start_failures",
-        "video_playback_failures", "experience_score_sum", "experience_scored_views")
+        "video_playback_failures", "video_start_failures_business", "video_playback_failures_business",
+        "experience_score_sum", "experience_scored_views", *STARTUP_BUCKETS)
 COUNTS = ("views", "playback_failures", "started_views", "video_start_failures", "video_playback_failures",
-          "experience_scored_views")
+          "video_start_failures_business", "video_playback_failures_business", "experience_scored_views",
+          *STARTUP_BUCKETS)
 RATIOS = ("stalled_time_ratio", "playback_failure_ratio", "mean_startup_time_ms", "avg_bitrate_kbps",
           "video_start_failure_ratio", "video_playback_failure_ratio", "viewer_experience_score")
 _TIME = pa.timestamp("us", tz="UTC")  # Spark's TIMESTAMP in Delta

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from ingestion.qoe_rules import STARTUP_BUCKETS, STARTUP_EDGES_MS
+
 WINDOW_MINUTES = 1
 UNKNOWN = "unknown"  # seed-format events carry no CDN or device
 OTHER = "other"
@@ -23,7 +25,10 @@ KNOWN_CDNS = ("akamai", "cloudfront", "fastly", "cloudflare", "google", "azure",
 # additive columns of a window: roll-ups and the trailing hour sum these, never the ratios
 SUMS = ("views", "playback_failures", "started_views", "watch_time_seconds", "rebuffer_seconds",
         "stall_measured_seconds", "startup_time_ms_sum", "bitrate_kbps_sum", "video_start_failures",
-        "video_playback_failures", "experience_score_sum", "experience_scored_views")
+        "video_playback_failures", "video_start_failures_business", "video_playback_failures_business",
+        "experience_score_sum", "experience_scored_views", *STARTUP_BUCKETS)
+# a failed view without its own category is a business refusal with these codes (dbt's var business_error_codes)
+BUSINESS_ERROR_CODES = ("GEO_BLOCKED", "ENTITLEMENT_REQUIRED", "CONCURRENT_STREAM_LIMIT", "PARENTAL_CONTROL")
 # screen height of each device class, as dbt's var device_display_heights (the Video Quality Score's upscale)
 DISPLAY_HEIGHTS = {"mobile": 720, "tablet": 1080, "desktop": 1440, "tv": 2160}
 
@@ -60,6 +65,13 @@ def viewer_experience_score(started: Column, failed: Column, startup_ms: Column,
     return F.round(success * F.coalesce(mean / 100, F.lit(1.0)), 4)
 
 
+def is_business_error(code: Column, category: Column) -> Column:
+    """The error's own category when it says technical or business; else business for the known codes (as silver)."""
+    said = F.lower(F.trim(category))
+    return (F.when(said.isin("technical", "business"), said == "business")
+            .otherwise(F.upper(F.trim(code)).isin(*BUSINESS_ERROR_CODES)))
+
+
 def resolution_height(resolution: Column) -> Column:
     """`1080p` -> 1080, `4k` -> 2160, `8k` -> 4320 (bronze accepts only these forms)."""
     value = F.lower(F.trim(resolution))
@@ -80,6 +92,7 @@ def valid_events(parsed: DataFrame) -> DataFrame:
         started.alias("has_video_started"),
         failed.alias("has_playback_failure"),
         (failed & ~started).alias("has_video_start_failure"),
+        (failed & is_business_error(F.col("error_code"), F.col("error_category"))).alias("is_business_failure"),
         "watch_time_seconds",
         "rebuffer_seconds",
         "startup_time_ms",
@@ -93,6 +106,15 @@ def valid_events(parsed: DataFrame) -> DataFrame:
 
 def _when_started(column: str) -> Column:
     return F.when(F.col("has_video_started"), F.col(column))
+
+
+def _startup_histogram() -> list[Column]:
+    """Started views per startup-time bucket (STARTUP_BUCKETS), as gold.fct_hourly_qoe counts them."""
+    startup = _when_started("startup_time_ms")
+    lowers = (0, *STARTUP_EDGES_MS)
+    uppers = (*STARTUP_EDGES_MS, None)
+    return [F.count_if((startup >= lower) & (startup < upper) if upper else startup >= lower).alias(name)
+            for lower, upper, name in zip(lowers, uppers, STARTUP_BUCKETS, strict=True)]
 
 
 def _window_sums(events: DataFrame, watermark: str, window: Column, *keys: str) -> DataFrame:
@@ -119,6 +141,11 @@ def _window_sums(events: DataFrame, watermark: str, window: Column, *keys: str) 
             F.count_if("has_video_start_failure").alias("video_start_failures"),
             F.count_if(F.col("has_playback_failure") & ~F.col("has_video_start_failure"))
             .alias("video_playback_failures"),
+            F.count_if(F.col("has_video_start_failure") & F.col("is_business_failure"))
+            .alias("video_start_failures_business"),
+            F.count_if(F.col("has_playback_failure") & ~F.col("has_video_start_failure") & F.col("is_business_failure"))
+            .alias("video_playback_failures_business"),
+            *_startup_histogram(),
             F.coalesce(F.sum("viewer_experience_score"), F.lit(0.0)).alias("experience_score_sum"),
             F.count("viewer_experience_score").alias("experience_scored_views"),
         )

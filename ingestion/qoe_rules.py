@@ -1,9 +1,18 @@
-"""The alert rules of `reelhouse monitor`, apart from Spark so the CLI can show their defaults."""
+"""The alert rules and histogram buckets of `reelhouse monitor`, apart from Spark (the CLI and pandas use them)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import ClassVar
+
+# upper edges (ms) of the startup-time histogram's buckets, as dbt's var startup_histogram_edges_ms;
+# the live windows count started views per bucket under gold.fct_hourly_qoe's column names
+STARTUP_EDGES_MS = (1000, 2000, 3000, 5000, 8000)
+STARTUP_BUCKETS = (
+    *(f"startup_time_views_{lower}_to_{upper}_ms" for lower, upper in zip((0, *STARTUP_EDGES_MS[:-1]), STARTUP_EDGES_MS,
+                                                                          strict=True)),
+    f"startup_time_views_{STARTUP_EDGES_MS[-1]}_ms_plus",
+)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from ingestion import alerting
-from ingestion.qoe_rules import AlertRules
+from ingestion.qoe_rules import STARTUP_BUCKETS, AlertRules
 
 BASE = pd.Timestamp("2026-01-01 10:00", tz="UTC")
 RULES = AlertRules(stalled_time_ratio=0.05, playback_failure_ratio=0.10, relative_factor=3.0,
@@ -23,8 +23,9 @@ def _windows(rows, device="tv", score=85.0):
                      "started_views": views, "watch_time_seconds": float(playing), "rebuffer_seconds": float(stalled),
                      "stall_measured_seconds": float(playing), "startup_time_ms_sum": 1000.0 * views,
                      "bitrate_kbps_sum": 3000.0 * views, "video_start_failures": failures,
-                     "video_playback_failures": 0, "experience_score_sum": score * views,
-                     "experience_scored_views": views})
+                     "video_playback_failures": 0, "video_start_failures_business": 0,
+                     "video_playback_failures_business": 0, "experience_score_sum": score * views,
+                     "experience_scored_views": views, **dict.fromkeys(STARTUP_BUCKETS, 0)})
     return pd.DataFrame(data)
 
 

@@ -5,6 +5,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ingestion import qoe
+from ingestion.qoe_rules import STARTUP_BUCKETS
 
 EVENT_SCHEMA = T.StructType([
     T.StructField("event_at", T.TimestampType()),
@@ -14,6 +15,7 @@ EVENT_SCHEMA = T.StructType([
     T.StructField("has_video_started", T.BooleanType()),
     T.StructField("has_playback_failure", T.BooleanType()),
     T.StructField("has_video_start_failure", T.BooleanType()),
+    T.StructField("is_business_failure", T.BooleanType()),
     T.StructField("watch_time_seconds", T.DoubleType()),
     T.StructField("rebuffer_seconds", T.DoubleType()),
     T.StructField("startup_time_ms", T.LongType()),
@@ -29,7 +31,8 @@ def _at(minute: int, second: int = 0) -> datetime:
 def _event(at, device="tv", started=True, failed=False, watch=0.0, rebuffer=0.0, startup=1000, bitrate=3000,
            region="US", cdn="akamai"):
     score = 0.0 if failed else 90.0 if started else 50.0
-    return (at, region, cdn, device, started, failed, failed and not started, watch, rebuffer, startup, bitrate, score)
+    return (at, region, cdn, device, started, failed, failed and not started, False, watch, rebuffer, startup, bitrate,
+            score)
 
 
 def test_windows_sum_per_minute_region_cdn_device_and_measure_only_started_views(spark):
@@ -51,6 +54,8 @@ def test_windows_sum_per_minute_region_cdn_device_and_measure_only_started_views
     assert row.watch_time_seconds == 290.0 and row.rebuffer_seconds == 10.0 and row.stall_measured_seconds == 91.0
     assert (row.video_start_failures, row.video_playback_failures) == (1, 0)
     assert (row.experience_score_sum, row.experience_scored_views) == (180.0, 3)
+    # the two started views' startups (1 s and 3 s) in gold's buckets; the failed start's wait is none
+    assert [row[b] for b in STARTUP_BUCKETS] == [0, 1, 0, 1, 0, 0]
     assert row.startup_time_ms_sum == 4000  # the failed start's 9 s is not a startup time
     assert row.bitrate_kbps_sum == 8000
     assert windows.count() == 3
@@ -138,3 +143,4 @@ def test_each_view_gets_the_experience_score_gold_gives_it(spark):
     got = sorted(r.viewer_experience_score for r in scored if r.viewer_experience_score is not None)
     assert got == sorted(score for _, score in views.values() if score is not None)
     assert sum(r.has_video_start_failure for r in scored) == 1
+    assert sum(r.is_business_failure for r in scored) == 1  # GEO_BLOCKED, without a category of its own
