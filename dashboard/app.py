@@ -119,6 +119,16 @@ def _heatmap(frame: pd.DataFrame, value: str, title: str, percent: bool = True, 
     _chart(figure)
 
 
+def _alert_values(alerts: pd.DataFrame) -> pd.DataFrame:
+    """Alert values as text: a ratio as a percentage, the experience score as points."""
+    scored = alerts["metric"].isin(queries.SCORE_METRICS)
+    shown = alerts.copy()
+    for column in ("latest_value", "peak_value", "baseline"):
+        shown[column] = [_score(v) if is_score else _percent(v) for v, is_score in zip(alerts[column], scored,
+                                                                                      strict=True)]
+    return shown
+
+
 def _window(key: str, default: int, options: tuple[int, ...] = (1, 7, 30, 90, 365), unit: str = "d") -> int:
     """A segmented choice of how far back to look, in days (or hours)."""
     chosen = st.segmented_control("Window", options, default=default, key=key, format_func=lambda n: f"{n} {unit}")
@@ -157,11 +167,11 @@ def live_qoe() -> None:
         if alerts is not None and alerts.empty:
             st.success(f"No alert on the windows of the last {queries.OPEN_ALERT_MINUTES} minutes.")
         elif alerts is not None:
-            st.dataframe(alerts, hide_index=True, width="stretch", column_config={
+            st.dataframe(_alert_values(alerts), hide_index=True, width="stretch", column_config={
                 "last_window_end": st.column_config.DatetimeColumn("last window ends", format="YYYY-MM-DD HH:mm:ss"),
                 "first_raised_at": st.column_config.DatetimeColumn("first raised", format="YYYY-MM-DD HH:mm:ss"),
                 "windows": st.column_config.NumberColumn("windows alerted"),
-                "latest_value": PERCENT, "peak_value": PERCENT, "baseline": PERCENT})
+                "peak_value": st.column_config.TextColumn("worst value")})
         trend = load("live_qoe_trend", minutes=queries.LIVE_TREND_MINUTES)
         if trend is not None and not trend.empty:
             st.subheader(f"Per minute and CDN, last {queries.LIVE_TREND_MINUTES} minutes")

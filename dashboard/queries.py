@@ -201,6 +201,10 @@ def live_qoe_trend(home: Path, minutes: int = LIVE_TREND_MINUTES) -> pd.DataFram
     """, live="qoe_live")
 
 
+# alert metrics that are better high (the monitor's AlertRules.HIGHER_IS_BETTER; the dashboard imports no job)
+SCORE_METRICS = ("viewer_experience_score",)
+
+
 @reads("qoe_live", "qoe_alerts")
 def open_alerts(home: Path, minutes: int = OPEN_ALERT_MINUTES) -> pd.DataFrame:
     """Open alerts, one row per region x CDN x metric, the most recent first.
@@ -216,7 +220,9 @@ def open_alerts(home: Path, minutes: int = OPEN_ALERT_MINUTES) -> pd.DataFrame:
             array_to_string(array_agg(distinct rule), ', ') as rules,
             count(*) as windows,
             last_value(value order by window_end) as latest_value,
-            max(value) as peak_value,
+            -- a score is worst at its lowest, a ratio at its highest
+            case when metric in ({", ".join(f"'{m}'" for m in SCORE_METRICS)}) then min(value)
+                else max(value) end as peak_value,
             last_value(baseline order by window_end) as baseline,
             min(raised_at) as first_raised_at,
             max(window_end) as last_window_end

@@ -35,6 +35,7 @@ from ingestion.generator import SEED_EPOCH, GeneratorOptions, encode, finished_v
 from ingestion.jobs import monitor
 from ingestion.jobs.stream import StreamOptions, run
 from ingestion.producer import Progress, produce
+from ingestion.qoe_rules import AlertRules
 from ingestion.tables import BRONZE, QOE_ALERTS, QUARANTINE
 from ml import io as ml_io
 from ml.jobs import live, train
@@ -151,10 +152,13 @@ def _monitor(spark, settings: Settings, starting_offsets: str) -> None:
           f"{report.windows:,} windows, gold.qoe_alerts {report.alerts:,} alerts")
     alerts = spark.read.format("delta").load(str(settings.table_path(*QOE_ALERTS)))
     for row in alerts.groupBy("region", "cdn", "metric", "rule").agg(
-            F.count("*").alias("windows"), F.min("window_start").alias("first"), F.max("value").alias("peak"))\
+            F.count("*").alias("windows"), F.min("window_start").alias("first"),
+            F.min("value").alias("low"), F.max("value").alias("high"))\
             .orderBy(F.desc("windows")).limit(6).collect():
+        # a score is worst at its lowest, a ratio at its highest
+        worst = f"{row.low:.1f}" if row.metric in AlertRules.HIGHER_IS_BETTER else f"{row.high:.1%}"
         print(f"   {row.region} via {row.cdn:<10} {row.metric:<24} {row.rule:<9} {row.windows:>3} window(s) "
-              f"from {row.first:%Y-%m-%d %H:%M}, peak {row.peak:.1%}")
+              f"from {row.first:%Y-%m-%d %H:%M}, worst {worst}")
 
 
 def _serve(settings: Settings) -> None:
@@ -245,16 +249,18 @@ def _wait_for_change(api: Api, user: str, before: dict, since: float) -> tuple[f
 
 
 def _print_gold(spark) -> None:
-    print("== gold: worst stalled-time ratio by region and CDN (started views)")
+    print("== gold: worst viewer experience by region and CDN (Mux score; stalls over CTA-2066 watched time)")
     worst = spark.sql("""
         select region, cdn, sum(video_start_attempts) as attempts,
-               sum(rebuffer_seconds) / (sum(watch_time_seconds) + sum(rebuffer_seconds)) as stalled,
+               sum(viewer_experience_score_sum) / sum(viewer_experience_scored_views) as experience,
+               sum(rebuffer_seconds) / sum(watched_time_seconds) as stalled,
+               sum(video_start_failures) / sum(video_start_attempts) as start_failures,
                sum(exits_before_video_start) / sum(video_start_attempts) as ebvs
-        from gold.fct_hourly_qoe group by region, cdn order by stalled desc limit 5
+        from gold.fct_hourly_qoe group by region, cdn order by experience limit 5
     """).collect()
     for r in worst:
-        print(f"   {r.region} via {r.cdn:<10} stalled {r.stalled:6.2%}  exits before start {r.ebvs:6.2%}  "
-              f"({r.attempts:,} attempts)")
+        print(f"   {r.region} via {r.cdn:<10} score {r.experience:5.1f}  stalled {r.stalled:6.2%}  "
+              f"start failures {r.start_failures:6.2%}  exits before start {r.ebvs:6.2%}  ({r.attempts:,} attempts)")
     uptake = spark.sql("""
         select sum(recommended_views) / sum(views) as uptake from gold.fct_daily_recommendation_uptake
     """).first()

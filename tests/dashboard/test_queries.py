@@ -100,6 +100,25 @@ def test_open_alerts_are_those_on_windows_ending_within_5_minutes_of_the_newest_
     assert alerts["baseline"].isna().tolist() == [True, False]
 
 
+def test_an_experience_score_alert_is_worst_at_its_lowest_value(current_layout_home, tmp_path):
+    live = pd.read_parquet(next((current_layout_home / "gold" / "qoe_live").glob("*.parquet")))
+    write_deltalake(str(tmp_path / "gold" / "qoe_live"), live)
+    starts = [ts("2025-05-20T12:08"), ts("2025-05-20T12:08:10"), ts("2025-05-20T12:08:20")] * 2
+    write_deltalake(str(tmp_path / "gold" / "qoe_alerts"), pd.DataFrame({
+        "alert_id": [f"a{n}" for n in range(6)], "window_start": starts,
+        "window_end": [start + pd.Timedelta(minutes=1) for start in starts],
+        "region": "US", "cdn": "akamai", "metric": ["viewer_experience_score"] * 3 + ["playback_failure_ratio"] * 3,
+        "rule": "absolute", "value": [45.0, 40.0, 42.0, 0.2, 0.3, 0.25], "threshold": [50.0] * 3 + [0.08] * 3,
+        "baseline": [None] * 6, "views": 120, "raised_at": starts, "updated_at": starts,
+    }))
+
+    alerts = queries.open_alerts(tmp_path, minutes=5).set_index("metric")
+
+    score = alerts.loc["viewer_experience_score"]
+    assert (score["latest_value"], score["peak_value"]) == (42.0, 40.0)
+    assert alerts.loc["playback_failure_ratio", "peak_value"] == 0.3
+
+
 # -- hourly QoE and engagement -------------------------------------------------------------------------
 
 def test_hourly_qoe_recomputes_ratios_from_the_last_24_hours_of_sums(gold_home):
