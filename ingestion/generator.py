@@ -24,7 +24,8 @@ business refusals (geo-block, entitlement, too many streams) strike BUSINESS_FAI
 attempts before the first frame whatever the network. Each error carries its `error_category`.
 
 Everything is drawn from `random.Random(seed)`; the failures added later draw from their own
-`random.Random(f"faults-{seed}")`, so the other fields of a seed's events stayed as they were.
+`random.Random(f"faults-{seed}")` once a view is complete, so a seed's views that do not fail are
+as they were before those failures existed.
 """
 
 from __future__ import annotations

@@ -16,9 +16,6 @@ measured as (
         *,
         case when has_video_started then startup_time_ms end as started_startup_time_ms,
         case when has_video_started then watch_time_seconds else 0 end as started_watch_time_seconds,
-        case
-            when has_video_started and rebuffer_seconds is not null then watch_time_seconds
-        end as stall_measured_watch_time_seconds,
         -- CTA-2066 watched time: playing, stalled and the startup wait, without pauses
         case
             when has_video_started and rebuffer_seconds is not null
