@@ -127,6 +127,11 @@ def reads(*tables: str) -> Callable[[Query], Query]:
 
 # -- Live QoE (gold.qoe_live, gold.qoe_alerts from `reelhouse monitor`) -----------------------------
 
+def _sum_if_present(column: str, columns: set[str]) -> str:
+    """`sum(column)`, or a null for a column that a table written by an older release lacks."""
+    return f"sum({column})" if column in columns else "cast(null as double)"
+
+
 def _live_measures(home: Path) -> str:
     """The per-window ratios of gold.qoe_live, recomputed over the sums of several windows.
 
@@ -136,8 +141,8 @@ def _live_measures(home: Path) -> str:
     columns = {field.name for field in open_table(home, "qoe_live").schema().fields}
     measured = "stall_measured_seconds" if "stall_measured_seconds" in columns else "watch_time_seconds"
 
-    def total(column: str) -> str:  # a column the monitor of an older release did not write is null
-        return f"sum({column})" if column in columns else "cast(null as double)"
+    def total(column: str) -> str:
+        return _sum_if_present(column, columns)
 
     return f"""
         sum(views) as views,
@@ -253,7 +258,7 @@ def hourly_qoe_by_region_cdn(home: Path, hours: int = HOURLY_QOE_HOURS) -> pd.Da
                else "sum(watch_time_seconds) + sum(rebuffer_seconds)")
 
     def total(column: str) -> str:
-        return f"sum({column})" if column in columns else "cast(null as double)"
+        return _sum_if_present(column, columns)
 
     return _sql(home, f"""
         select

@@ -15,15 +15,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ingestion.qoe_rules import STARTUP_BUCKETS, AlertRules
+from ingestion.qoe_rules import STARTUP_BUCKETS, WINDOW_SUMS, AlertRules
 
 LIVE_KEYS = ("window_start", "region", "cdn", "device_type")
 ALERT_KEYS = ("window_start", "region", "cdn", "metric", "rule")
 PAIR = ["window_start", "window_end", "region", "cdn"]
-SUMS = ("views", "playback_failures", "started_views", "watch_time_seconds", "rebuffer_seconds",
-        "stall_measured_seconds", "startup_time_ms_sum", "bitrate_kbps_sum", "video_start_failures",
-        "video_playback_failures", "video_start_failures_business", "video_playback_failures_business",
-        "experience_score_sum", "experience_scored_views", *STARTUP_BUCKETS)
 COUNTS = ("views", "playback_failures", "started_views", "video_start_failures", "video_playback_failures",
           "video_start_failures_business", "video_playback_failures_business", "experience_scored_views",
           *STARTUP_BUCKETS)
@@ -33,7 +29,7 @@ _TIME = pa.timestamp("us", tz="UTC")  # Spark's TIMESTAMP in Delta
 LIVE_SCHEMA = pa.schema(
     [("window_start", _TIME), ("window_end", _TIME), ("region", pa.string()), ("cdn", pa.string()),
      ("device_type", pa.string())]
-    + [(c, pa.int64() if c in COUNTS else pa.float64()) for c in SUMS]
+    + [(c, pa.int64() if c in COUNTS else pa.float64()) for c in WINDOW_SUMS]
     + [(c, pa.float64()) for c in RATIOS]
     + [("updated_at", _TIME)]
 )
@@ -70,7 +66,7 @@ def overlay(table: pd.DataFrame, batch: pd.DataFrame) -> pd.DataFrame:
 
 def pair_windows(live: pd.DataFrame) -> pd.DataFrame:
     """Windows rolled up over devices to region × CDN, with their ratios (from sums, never from ratios)."""
-    return with_ratios(live.groupby(PAIR, as_index=False)[list(SUMS)].sum())
+    return with_ratios(live.groupby(PAIR, as_index=False)[list(WINDOW_SUMS)].sum())
 
 
 def trailing_baseline(current: pd.DataFrame, history: pd.DataFrame, minutes: int) -> pd.DataFrame:
@@ -83,7 +79,7 @@ def trailing_baseline(current: pd.DataFrame, history: pd.DataFrame, minutes: int
     joined = current[["window_start", "region", "cdn"]].merge(past, on=["region", "cdn"], how="left")
     within = (joined.past_end <= joined.window_start) & (
         joined.past_start >= joined.window_start - pd.Timedelta(minutes=minutes))
-    past = joined[within].groupby(["window_start", "region", "cdn"], as_index=False)[list(SUMS)].sum()
+    past = joined[within].groupby(["window_start", "region", "cdn"], as_index=False)[list(WINDOW_SUMS)].sum()
     baseline = with_ratios(past)[["window_start", "region", "cdn", "views", *AlertRules.METRICS]]
     baseline = baseline.rename(columns={c: f"baseline_{c}" for c in ("views", *AlertRules.METRICS)})
     judged = current.merge(baseline, on=["window_start", "region", "cdn"], how="left")

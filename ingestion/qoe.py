@@ -11,7 +11,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from ingestion.qoe_rules import STARTUP_BUCKETS, STARTUP_EDGES_MS
+from ingestion.qoe_rules import STARTUP_BUCKETS, STARTUP_EDGES_MS, WINDOW_SUMS
 
 WINDOW_MINUTES = 1
 UNKNOWN = "unknown"  # seed-format events carry no CDN or device
@@ -22,11 +22,6 @@ OTHER = "other"
 KNOWN_DEVICES = ("tv", "mobile", "desktop", "tablet")
 KNOWN_CDNS = ("akamai", "cloudfront", "fastly", "cloudflare", "google", "azure", "edgio", "limelight", "lumen",
               "bunny", "cdn77", "stackpath", "tencent", "alibaba", "own")
-# additive columns of a window: roll-ups and the trailing hour sum these, never the ratios
-SUMS = ("views", "playback_failures", "started_views", "watch_time_seconds", "rebuffer_seconds",
-        "stall_measured_seconds", "startup_time_ms_sum", "bitrate_kbps_sum", "video_start_failures",
-        "video_playback_failures", "video_start_failures_business", "video_playback_failures_business",
-        "experience_score_sum", "experience_scored_views", *STARTUP_BUCKETS)
 # a failed view without its own category is a business refusal with these codes (dbt's var business_error_codes)
 BUSINESS_ERROR_CODES = ("GEO_BLOCKED", "ENTITLEMENT_REQUIRED", "CONCURRENT_STREAM_LIMIT", "PARENTAL_CONTROL")
 # screen height of each device class, as dbt's var device_display_heights (the Video Quality Score's upscale)
@@ -151,7 +146,7 @@ def _window_sums(events: DataFrame, watermark: str, window: Column, *keys: str) 
         )
     )
     return sums.select(
-        F.col("window.start").alias("window_start"), F.col("window.end").alias("window_end"), *keys, *SUMS,
+        F.col("window.start").alias("window_start"), F.col("window.end").alias("window_end"), *keys, *WINDOW_SUMS,
     )
 
 

@@ -14,6 +14,13 @@ STARTUP_BUCKETS = (
     f"startup_time_views_{STARTUP_EDGES_MS[-1]}_ms_plus",
 )
 
+# additive columns of a live window (Spark sums them per window; the driver's roll-ups and trailing
+# hours sum them again, never the ratios)
+WINDOW_SUMS = ("views", "playback_failures", "started_views", "watch_time_seconds", "rebuffer_seconds",
+               "stall_measured_seconds", "startup_time_ms_sum", "bitrate_kbps_sum", "video_start_failures",
+               "video_playback_failures", "video_start_failures_business", "video_playback_failures_business",
+               "experience_score_sum", "experience_scored_views", *STARTUP_BUCKETS)
+
 
 @dataclass(frozen=True)
 class AlertRules:
