@@ -144,3 +144,19 @@ def test_each_view_gets_the_experience_score_gold_gives_it(spark):
     assert got == sorted(score for _, score in views.values() if score is not None)
     assert sum(r.has_video_start_failure for r in scored) == 1
     assert sum(r.is_business_failure for r in scored) == 1  # GEO_BLOCKED, without a category of its own
+
+
+def test_the_monitor_scores_and_buckets_as_dbt_s_vars_say():
+    """The monitor cannot run dbt's macros: its copies of the project's vars must not drift from them."""
+    from pathlib import Path
+
+    import yaml
+
+    from dashboard.queries import SCORE_METRICS
+    from ingestion.qoe_rules import STARTUP_EDGES_MS, AlertRules
+
+    project = yaml.safe_load((Path(__file__).resolve().parents[2] / "dbt_project.yml").read_text())["vars"]
+    assert project["device_display_heights"] == qoe.DISPLAY_HEIGHTS
+    assert list(qoe.BUSINESS_ERROR_CODES) == project["business_error_codes"]
+    assert list(STARTUP_EDGES_MS) == project["startup_histogram_edges_ms"]
+    assert SCORE_METRICS == AlertRules.HIGHER_IS_BETTER  # the dashboard's copy (it imports no job)
