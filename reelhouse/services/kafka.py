@@ -11,6 +11,7 @@ import base64
 import json
 import subprocess
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,11 +112,12 @@ def _cluster_id() -> str:
     return cluster_id
 
 
-def free_broker_port(first: int, host: str = "127.0.0.1", span: int = 500, brokers: int = 1) -> int:
+def free_broker_port(first: int, host: str = "127.0.0.1", span: int = 500, brokers: int = 1,
+                     is_free: Callable[[str, int], bool] = processes.port_free) -> int:
     """A port from `first` on where `brokers` brokers find their ports and controller ports (+100) free."""
     for port in range(first, first + span):
         wanted = [p + offset for p in range(port, port + brokers) for offset in (0, CONTROLLER_PORT_OFFSET)]
-        if all(processes.port_free(host, p) for p in wanted):
+        if all(is_free(host, p) for p in wanted):
             return port
     raise ReelhouseError(f"no free ports for {brokers} Kafka broker(s) from {first} to {first + span}")
 

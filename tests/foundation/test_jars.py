@@ -53,3 +53,11 @@ def test_metastore_derby_matches_the_derby_pyspark_ships():
     shipped = {artifact_name(j): j.stem.rsplit("-", 1)[1] for j in pyspark_jars_dir().glob("derby*.jar")}
     deps = _dependencies("metastore")
     assert deps["derbyclient"] == deps["derbynet"] == shipped["derby"]
+
+
+def test_hive_llap_common_matches_the_hive_pyspark_ships():
+    from foundation.jars import pyspark_jars_dir
+
+    (hive_exec,) = pyspark_jars_dir().glob("hive-exec-*.jar")
+    assert _dependencies("spark")["hive-llap-common"] == hive_exec.stem.split("-")[2]
+

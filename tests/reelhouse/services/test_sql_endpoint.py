@@ -93,6 +93,26 @@ def test_a_gold_query_through_the_endpoint_equals_the_delta_table(endpoint, buil
     assert len(served) >= 5
 
 
+def test_sessions_of_different_users_open_and_close_without_a_server_error(endpoint):
+    # closing a session can build a new Hive client on the server thread (another user's thread, or a
+    # fresh one), whose function registry loads a class from hive-llap-common: pyspark does not ship it
+    settings, port, _ = endpoint
+    with _connect(port) as connection:  # the registry's static set-up, run in the server's JVM
+        cursor = connection.cursor()
+        registry = "org.apache.hadoop.hive.ql.exec.FunctionRegistry"
+        cursor.execute(f"select reflect('java.lang.Class', 'forName', '{registry}')")
+        assert cursor.fetchone() == (f"class {registry}",)
+    users = ("analyst", "dbt", "bi")
+    connections = [hive.connect(host="127.0.0.1", port=port, username=users[n % 3]) for n in range(6)]
+    for connection in connections + [hive.connect(host="127.0.0.1", port=port, username=u) for u in users]:
+        cursor = connection.cursor()
+        cursor.execute("select count(*) from bronze.playback_events")
+        assert cursor.fetchone()[0] > 0
+        connection.close()
+    jvm_log = settings.logs_dir / "reelhouse-serve.log"
+    assert "NoClassDefFoundError" not in jvm_log.read_text(errors="replace")
+
+
 def test_a_bad_query_fails_for_its_client_only(endpoint):
     _, port, _ = endpoint
     with _connect(port) as broken, _connect(port) as other:
