@@ -26,6 +26,7 @@ PRODUCER_CONFIG = {
     "max_request_size": 8 * 1024 * 1024,
     "max_block_ms": 15_000,  # how long a missing topic or a full buffer may block a send
 }
+SETTLE_SECONDS = 30.0  # after `flush`, how long the last acknowledgements or refusals may take to arrive
 LIVE_CHUNK_SECONDS = 0.1  # live events are stamped when their chunk is made: keep chunks short
 
 
@@ -42,21 +43,31 @@ class ProduceReport:
 
 
 class Deliveries:
-    """Counts what the broker acknowledged, and keeps the first refusal (called on the producer's
-    IO thread): a send is only a hand-over, what was not acknowledged was not delivered."""
+    """Counts what the broker acknowledged and what failed, and keeps the first refusal (called on
+    the producer's IO thread): a send is only a hand-over, what was not acknowledged was not delivered."""
 
     def __init__(self):
         self.acknowledged = 0
+        self.failures = 0
         self.first_error: BaseException | None = None
-        self._lock = threading.Lock()
+        self._settled = threading.Condition()
 
     def done(self, _metadata) -> None:
-        with self._lock:
+        with self._settled:
             self.acknowledged += 1
+            self._settled.notify_all()
 
     def failed(self, error: BaseException) -> None:
-        with self._lock:
+        with self._settled:
+            self.failures += 1
             self.first_error = self.first_error or error
+            self._settled.notify_all()
+
+    def wait_settled(self, sent: int, timeout: float) -> bool:
+        """Wait until each of `sent` sends was acknowledged or failed: `flush` can give up (kafka-python's
+        "Future not done") before the IO thread has reported the refusals."""
+        with self._settled:
+            return self._settled.wait_for(lambda: self.acknowledged + self.failures >= sent, timeout)
 
 
 def iter_chunks(options: GeneratorOptions, workers: int) -> Iterator[Chunk]:
@@ -153,15 +164,17 @@ def produce(
                 report.malformed[kind] = report.malformed.get(kind, 0) + count
             if progress:
                 progress.update(report.sent)
+        flush_error: KafkaError | None = None
         try:
             producer.flush()
-        except KafkaError:
-            if deliveries.first_error is None:
-                raise
+        except KafkaError as error:
+            flush_error = error
+        deliveries.wait_settled(report.sent, SETTLE_SECONDS)
         report.seconds = time.monotonic() - started
         if deliveries.acknowledged < report.sent:  # refused by the broker, or timed out: not sent
+            reason = deliveries.first_error or flush_error or "no acknowledgement"
             raise ReelhouseError(f"{report.sent - deliveries.acknowledged:,} of {report.sent:,} events were not "
-                                 f"delivered to {topic!r}: {deliveries.first_error or 'no acknowledgement'}")
+                                 f"delivered to {topic!r}: {reason}")
     except KafkaError as error:
         hint = f" (does topic {topic!r} exist? `reelhouse kafka start` creates it)" if not report.sent else ""
         raise ReelhouseError(f"sending to Kafka failed after {report.sent:,} events were handed to the producer: "
