@@ -76,8 +76,8 @@ def _page(render: Callable[[], None], refresh: float) -> Callable[[], None]:
     def body() -> None:
         st.session_state["_said_missing"] = set()
         render()
-        st.caption(f"Refreshes every {refresh:g} s · read at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC "
-                   f"· lakehouse {HOME}")
+        # no server path in the page: a viewer has no use for it, an intruder would
+        st.caption(f"Refreshes every {refresh:g} s · read at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC")
     body.__name__ = render.__name__
     return body
 
@@ -388,7 +388,7 @@ def data_quality() -> None:
 def lakehouse_status() -> None:
     """What is not built yet, and the commands that build it (on every page, refreshed)."""
     if queries.is_empty(HOME):
-        st.warning(f"The lakehouse at `{HOME}` is empty. Run `{queries.DEMO}` to load events and build every "
+        st.warning(f"The lakehouse is empty. Run `{queries.DEMO}` to load events and build every "
                    f"table (or `reelhouse produce` + `reelhouse stream`, then `{queries.DBT_BUILD}` and "
                    f"`{queries.TRAIN}`); start `{queries.MONITOR}` for live QoE.", icon=":material/info:")
         return
@@ -420,7 +420,6 @@ def main() -> None:
                 icon=":material/rule:"),
     ]
     page = st.navigation(pages)
-    st.sidebar.caption(f"Lakehouse: `{HOME}`")
     lakehouse_status()
     page.run()
 

@@ -70,7 +70,7 @@ def _advice(home: Path, table: str) -> str:
     if command == MONITOR:
         return f"start the live QoE monitor with `{MONITOR}` (it reads the Kafka topic as events arrive)"
     if is_empty(home):
-        return f"the lakehouse at {home} is empty; `{DEMO}` loads events and builds every table"
+        return f"the lakehouse is empty; `{DEMO}` loads events and builds every table"
     if command == TRAIN:
         if not exists(home, "fct_views"):
             return f"run `{DBT_BUILD}`, then `{TRAIN}`"

@@ -10,6 +10,7 @@ import hashlib
 import re
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 from foundation.errors import ReelhouseError
@@ -89,3 +90,32 @@ def spark_extra_jars(cache: Path) -> list[Path]:
     """
     shipped = {artifact_name(jar) for jar in pyspark_jars_dir().glob("*.jar")}
     return [jar for jar in resolve("spark", cache) if artifact_name(jar) not in shipped]
+
+
+JVM_SOURCES = Path(__file__).parent / "jvm"
+READ_ONLY_EXTENSION = "io.reelhouse.sql.ReadOnlyExtension"
+
+
+def sql_extensions_jar(cache: Path) -> Path:
+    """Our own Spark SQL extension (the SQL endpoint's read-only mode), compiled with javac against
+    pyspark's jars on first use and cached by source content."""
+    sources = sorted(JVM_SOURCES.rglob("*.java"))
+    digest = hashlib.sha256(b"".join(s.read_bytes() for s in sources)).hexdigest()[:12]
+    jar = cache / f"reelhouse-sql-{digest}.jar"
+    if jar.exists():
+        return jar
+    cache.mkdir(parents=True, exist_ok=True)
+    javac = require_tool("javac", "install a Java 17 JDK (e.g. `apt-get install openjdk-17-jdk-headless`)")
+    classes = cache / f"reelhouse-sql-{digest}.classes"
+    shutil.rmtree(classes, ignore_errors=True)
+    result = subprocess.run([javac, "-Xlint:none", "-d", str(classes), "-cp", f"{pyspark_jars_dir()}/*",
+                             *map(str, sources)], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ReelhouseError(f"javac could not compile {JVM_SOURCES}: {(result.stderr or result.stdout)[:400]}")
+    partial = jar.with_suffix(".partial")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(classes.rglob("*.class")):
+            archive.write(path, path.relative_to(classes).as_posix())
+    shutil.rmtree(classes)
+    partial.rename(jar)
+    return jar

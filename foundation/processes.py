@@ -94,6 +94,17 @@ def port_free(host: str, port: int) -> bool:
         return True
 
 
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def require_free_port(host: str, port: int, option: str = "--port") -> None:
     if not port_free(host, port):
         raise ReelhouseError(f"port {port} on {host} is busy; pick another with {option}")

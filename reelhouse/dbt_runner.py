@@ -43,7 +43,7 @@ def run_dbt(settings: Settings, arguments: list[str]) -> bool:
     if not (PROJECT_DIR / "dbt_project.yml").exists():
         raise ReelhouseError(f"no dbt_project.yml in {PROJECT_DIR}; run reelhouse from its source tree")
     os.environ.update(dbt_environment(settings))  # the settings decide the home and dbt's folders
-    if _target(arguments) != "thrift":
+    if not (_target(arguments) or "").startswith("thrift"):
         spark = build_spark(settings, "reelhouse-dbt", catalog=True)
         register_in_catalog(spark, source_tables(settings))
 

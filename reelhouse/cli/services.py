@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from foundation.settings import Settings
 from reelhouse.cli.arguments import key_value, memory, port, positive_float, positive_int
@@ -33,9 +34,14 @@ def register(commands) -> dict:
     serve.add_argument("action", nargs="?", default="run", choices=("run", *BACKGROUND),
                        help="run in the foreground (default), or start/stop/status in the background")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=port, default=10000, help="port (default 10000)")
+    serve.add_argument("--port", type=port,
+                       help="port (default 10000; stop and status without it act on every endpoint of the home)")
     serve.add_argument("--hiveconf", type=key_value, action="append", default=[], metavar="KEY=VALUE",
-                       help="a HiveServer2 setting, e.g. hive.server2.authentication=LDAP (repeatable)")
+                       help="a HiveServer2 setting, e.g. hive.server2.authentication=LDAP (repeatable; no secrets)")
+    serve.add_argument("--hiveconf-file", type=Path, metavar="FILE",
+                       help="KEY=VALUE lines in a 0600 file: the settings that are secrets (keystore, LDAP passwords)")
+    serve.add_argument("--writable", action="store_true",
+                       help="allow writes and DDL (dbt's thrift target); the default is read-only for BI clients")
 
     dashboard = commands.add_parser("dashboard", help="the web dashboard over the gold tables (Streamlit)")
     dashboard.add_argument("action", nargs="?", default="run", choices=("run", *BACKGROUND),
@@ -44,6 +50,9 @@ def register(commands) -> dict:
     dashboard.add_argument("--port", type=port, default=8501, help="port (default 8501)")
     dashboard.add_argument("--refresh-seconds", type=positive_float, default=10.0,
                            help="how often the live page refreshes itself (default 10)")
+    dashboard.add_argument("--trusted-network", action="store_true",
+                           help="allow a non-loopback --host: the dashboard has no login, so only behind an "
+                                "authenticating proxy or on a port published on loopback")
 
     metastore = commands.add_parser("metastore", help="start, stop or inspect the shared catalog (Hive metastore)")
     metastore.add_argument("action", choices=BACKGROUND)
@@ -92,9 +101,13 @@ def _cluster(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
-    from reelhouse.services.sql_endpoint import SqlEndpoint
+    from reelhouse.services.sql_endpoint import DEFAULT_PORT, SqlEndpoint, SqlEndpoints
 
-    endpoint = SqlEndpoint(settings, args.host, args.port, dict(args.hiveconf))
+    if args.action in ("stop", "status") and args.port is None:
+        act(settings, args.action, "SQL endpoint", SqlEndpoints(settings))
+        return
+    endpoint = SqlEndpoint(settings, args.host, args.port or DEFAULT_PORT, dict(args.hiveconf), args.hiveconf_file,
+                           args.writable)
     if args.action == "run":
         endpoint.run()
     else:
@@ -104,7 +117,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
 def _dashboard(settings: Settings, args: argparse.Namespace) -> None:
     from reelhouse.services.dashboard import Dashboard
 
-    dashboard = Dashboard(settings, args.host, args.port, args.refresh_seconds)
+    dashboard = Dashboard(settings, args.host, args.port, args.refresh_seconds, args.trusted_network)
     if args.action == "run":
         sys.exit(dashboard.run())
     act(settings, args.action, "dashboard", dashboard)

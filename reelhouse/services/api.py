@@ -9,7 +9,6 @@ and returns once /health answers; `run` serves in the foreground until Ctrl-C. I
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import subprocess
 import sys
@@ -27,17 +26,8 @@ DEFAULT_PORT = 8000
 TOKEN_VARIABLE = "REELHOUSE_API_TOKEN"
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def require_safe_host(host: str, token: str | None) -> None:
-    if not is_loopback(host) and not token:
+    if not processes.is_loopback(host) and not token:
         raise ReelhouseError(f"the API listens on {host} only with a token: set {TOKEN_VARIABLE} "
                              "(clients then send `Authorization: Bearer <token>`)")
 

@@ -61,6 +61,13 @@ class Dashboard:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     refresh_seconds: float = DEFAULT_REFRESH_SECONDS
+    trusted_network: bool = False  # off loopback: the operator vouches for who can reach the port
+
+    def require_safe_host(self) -> None:
+        """The dashboard has no login of its own: off loopback only when told the network is trusted."""
+        if not processes.is_loopback(self.host) and not self.trusted_network:
+            raise ReelhouseError(f"the dashboard has no login: it listens on {self.host} only with --trusted-network "
+                                 "(behind a proxy that authenticates, or published on the host's loopback)")
 
     @property
     def directory(self) -> Path:
@@ -84,6 +91,7 @@ class Dashboard:
         if pid := self.daemon.running_pid():
             raise ReelhouseError(f"the dashboard already runs (pid {pid}) at {self.running_url()}; "
                                  "`reelhouse dashboard stop` first")
+        self.require_safe_host()
         processes.require_free_port(self.host, self.port)
         self.daemon.start(command(self.host, self.port, self.refresh_seconds), self._healthy, timeout,
                           f"answer on {self.url}", env=environment(self.settings))
@@ -114,6 +122,7 @@ class Dashboard:
         """Serve the dashboard in the foreground until Ctrl-C; the server's exit code."""
         if pid := self.daemon.running_pid():
             raise ReelhouseError(f"the dashboard already runs in the background (pid {pid}) at {self.running_url()}")
+        self.require_safe_host()
         processes.require_free_port(self.host, self.port)
         print(f"dashboard on {self.url} (Ctrl-C to stop)", flush=True)
         process = subprocess.Popen(command(self.host, self.port, self.refresh_seconds),

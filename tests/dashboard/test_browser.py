@@ -182,6 +182,7 @@ def test_an_empty_lakehouse_says_what_to_run(make_home, page):
         expect(page.get_by_text("is empty. Run make demo", exact=False)).to_be_visible(timeout=WAIT_MS)
         expect(page.get_by_text("gold.qoe_live is not built yet: start the live QoE monitor with reelhouse monitor",
                                 exact=False)).to_be_visible()
+        expect(page.get_by_text(str(home), exact=False)).to_have_count(0)  # no server path for a visitor
         no_errors(page)
         screenshot(page, "empty")
 

@@ -28,9 +28,13 @@ MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 
 
-def _client_environment() -> dict[str, str]:
-    # no REELHOUSE_IMAGE, SPARK_WORKER_*, COMPOSE_* of the developer's shell: the file's own defaults
-    return {name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ}
+LDAP = {"REELHOUSE_LDAP_URL": "ldaps://ldap.example.com", "REELHOUSE_LDAP_BASE_DN": "ou=people,dc=example,dc=com"}
+
+
+def _client_environment(**extra: str) -> dict[str, str]:
+    # no REELHOUSE_IMAGE, SPARK_WORKER_*, COMPOSE_* of the developer's shell: the file's own defaults;
+    # the directory the SQL endpoint's logins are checked against is the operator's to give
+    return {**{name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ}, **LDAP, **extra}
 
 
 def _compose_client() -> list[str]:
@@ -145,12 +149,51 @@ def test_brokers_run_the_kafka_version_that_reelhouse_resolves_with_maven(servic
     assert images == {f"apache/kafka:{pom_version}"}
 
 
-@pytest.mark.parametrize(("service", "port"), [("serve", 10000), ("dashboard", 8501)])
-def test_the_endpoints_listen_on_every_interface_and_are_published(services, service, port):
-    command = services[service]["command"]
-    assert _option(command, "--host") == "0.0.0.0"
-    assert int(_option(command, "--port")) == port
-    assert [(int(p["published"]), p["target"]) for p in services[service]["ports"]] == [(port, port)]
+@pytest.mark.parametrize(("service", "port"), [("serve", 10000), ("dashboard", 8501), ("spark-master", 8080)])
+def test_what_is_published_is_published_on_the_hosts_loopback_only(services, service, port):
+    assert [(p.get("host_ip"), int(p["published"]), p["target"]) for p in services[service]["ports"]] == [
+        ("127.0.0.1", port, port)]
+    published = {name for name, s in services.items() if s.get("ports")}
+    assert published == {"serve", "dashboard", "spark-master"}
+
+
+def test_the_sql_endpoint_requires_ldap_logins_over_tls_and_is_read_only(services):
+    from reelhouse.services.sql_endpoint import require_safe_exposure
+
+    for name, writable in (("serve", False), ("serve-writable", True)):
+        command = services[name]["command"]
+        assert command[:3] == ["reelhouse", "serve", "run"] and _option(command, "--port") == "10000"
+        hive_conf = dict(value.split("=", 1) for flag, value in zip(command, command[1:], strict=False)
+                         if flag == "--hiveconf")
+        require_safe_exposure(_option(command, "--host"), hive_conf)  # what `serve` itself checks
+        assert hive_conf["hive.server2.authentication"] == "LDAP"
+        assert hive_conf["hive.server2.authentication.ldap.url"] == LDAP["REELHOUSE_LDAP_URL"]
+        assert ("--writable" in command) == writable
+        # secrets in a file, mounted from compose's secrets, never on the command line
+        assert not any("password" in value for value in command)
+        secret_file = _option(command, "--hiveconf-file")
+        assert secret_file.startswith("/run/secrets/")
+        assert secret_file.removeprefix("/run/secrets/") in {s["source"] for s in services[name]["secrets"]}
+    assert "serve-writable" not in {name for name, s in services.items() if s.get("ports")}
+    assert services["cli"]["environment"]["REELHOUSE_SQL_HOST"] == "serve-writable"
+
+
+def test_the_compose_file_refuses_to_start_without_a_directory_for_logins():
+    result = subprocess.run([*_compose_client(), "-f", str(COMPOSE_FILE), "config", "--format", "json"],
+                            capture_output=True, text=True, cwd=REPO, timeout=120,
+                            env={k: v for k, v in _client_environment().items() if not k.startswith("REELHOUSE_")})
+    assert result.returncode != 0 and "REELHOUSE_LDAP_URL" in result.stderr
+
+
+def test_the_dashboard_reads_the_lakehouse_through_a_read_only_mount(services):
+    (mount,) = [v for v in services["dashboard"]["volumes"] if v.get("source") == "lakehouse"]
+    assert mount["read_only"] is True
+    assert "--trusted-network" in services["dashboard"]["command"]
+
+
+def test_the_spark_master_ui_cannot_kill_applications(services):
+    options = services["spark-master"]["environment"]["SPARK_MASTER_OPTS"].split()
+    assert "-Dspark.ui.killEnabled=false" in options
 
 
 def test_the_sql_endpoint_waits_for_the_metastore_it_is_pointed_at(services):

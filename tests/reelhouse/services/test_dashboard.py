@@ -1,4 +1,5 @@
-"""The dashboard's launcher: the Streamlit command it runs, and a busy port refused in one line."""
+"""The dashboard's launcher: the Streamlit command it runs, a busy port refused in one line, and no
+non-loopback bind without --trusted-network (it has no login)."""
 
 from __future__ import annotations
 
@@ -33,3 +34,12 @@ def test_starting_on_a_busy_port_is_a_one_line_error(tmp_path):
             dashboard.Dashboard(settings, port=port).start()
     assert dashboard.Dashboard(settings).status() is None
     assert dashboard.Dashboard(settings).stop() == ["dashboard not running"]
+
+
+@pytest.mark.parametrize("action", ["start", "run"])
+def test_off_loopback_without_trusted_network_is_refused_before_anything_starts(tmp_path, action):
+    settings = Settings.from_env({"REELHOUSE_HOME": str(tmp_path)})
+    with pytest.raises(ReelhouseError, match="no login: it listens on 0.0.0.0 only with --trusted-network"):
+        getattr(dashboard.Dashboard(settings, host="0.0.0.0", port=0), action)()
+    assert dashboard.Dashboard(settings).status() is None
+
