@@ -4,15 +4,27 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install jars browser compose demo test test-unit lint bench bench-dbt bench-ml bench-recommend movielens clean kafka-stop stop
+.PHONY: install lock jars browser compose demo test test-unit lint bench bench-dbt bench-ml bench-recommend movielens clean kafka-stop stop
 
+# pip itself from its own hashed lock first: the venv's pip (23.x) refuses the main lock's extras
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --require-hashes -r requirements-pip.lock
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev]"
+# every Python package from requirements.lock, each checked against its pinned hashes; then
+# reelhouse itself, with nothing more fetched (its build uses the locked setuptools)
+$(STAMP): pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# after changing a pin in pyproject.toml: lock every dependency again, with hashes (uv resolves)
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet uv
+	echo "setuptools>=68" | $(BIN)/uv pip compile pyproject.toml - --extra dev --generate-hashes --no-header \
+		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu -o requirements.lock
+	echo "pip==$$($(BIN)/pip --version | cut -d' ' -f2)" | $(BIN)/uv pip compile - --generate-hashes --no-header \
+		--python-version 3.11 -o requirements-pip.lock
 
 install: $(STAMP)
 

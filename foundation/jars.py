@@ -43,6 +43,39 @@ def require_tool(name: str, hint: str) -> str:
     return found
 
 
+def checksums_path(bundle: str) -> Path:
+    return POM_DIR / f"{bundle}.sha256"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pinned_checksums(bundle: str) -> dict[str, str]:
+    """jar file name -> sha256, as kept in the repository (`scripts/pin_jars.py` writes them)."""
+    path = checksums_path(bundle)
+    if not path.exists():
+        return {}
+    return {name: digest for digest, name in (line.split() for line in path.read_text().splitlines() if line.strip())}
+
+
+def verify_checksums(bundle: str, directory: Path) -> None:
+    """Every jar Maven fetched is the one pinned in `foundation/poms/<bundle>.sha256`."""
+    pinned = pinned_checksums(bundle)
+    for jar in sorted(directory.glob("*.jar")):
+        expected = pinned.get(jar.name)
+        if expected is None:
+            raise ReelhouseError(f"{jar.name} of the {bundle} jars has no pinned checksum in "
+                                 f"{checksums_path(bundle)}: check it, then `python scripts/pin_jars.py`")
+        if _sha256(jar) != expected:
+            raise ReelhouseError(f"{jar.name} of the {bundle} jars does not match its pinned checksum: "
+                                 "refusing a jar that may have been tampered with")
+
+
 def _bundle_dir(cache: Path, bundle: str) -> Path:
     digest = hashlib.sha256(pom_path(bundle).read_bytes()).hexdigest()[:12]
     return cache / f"{bundle}-{digest}"
@@ -57,8 +90,9 @@ def artifact_name(jar: Path) -> str:
     return jar.stem
 
 
-def resolve(bundle: str, cache: Path) -> list[Path]:
-    """The jars of `bundle`, downloading them with Maven on first use."""
+def resolve(bundle: str, cache: Path, verify: bool = True) -> list[Path]:
+    """The jars of `bundle`, downloading them with Maven on first use and checking each against
+    its pinned checksum (`verify=False` only for `scripts/pin_jars.py`, which writes them)."""
     target = _bundle_dir(cache, bundle)
     done = target / ".complete"
     if not done.exists():
@@ -76,6 +110,8 @@ def resolve(bundle: str, cache: Path) -> list[Path]:
             errors = [line for line in (result.stdout + result.stderr).splitlines() if "[ERROR]" in line]
             first = re.sub(r"\x1b\[[0-9;]*m", "", errors[0] if errors else "no output").replace("[ERROR] ", "")
             raise ReelhouseError(f"Maven could not resolve the {bundle} jars: {first[:400]}")
+        if verify:
+            verify_checksums(bundle, partial)
         shutil.rmtree(target, ignore_errors=True)
         partial.rename(target)
         done.touch()

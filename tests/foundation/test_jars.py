@@ -61,3 +61,37 @@ def test_hive_llap_common_matches_the_hive_pyspark_ships():
     (hive_exec,) = pyspark_jars_dir().glob("hive-exec-*.jar")
     assert _dependencies("spark")["hive-llap-common"] == hive_exec.stem.split("-")[2]
 
+
+
+def test_every_pom_has_its_jars_pinned():
+    from foundation.jars import BUNDLES, pinned_checksums
+
+    for bundle in BUNDLES:
+        assert pinned_checksums(bundle), f"no checksums pinned for the {bundle} jars"
+
+
+def test_a_jar_that_differs_from_its_pinned_checksum_is_refused(tmp_path, settings):
+    import pytest
+
+    from foundation.errors import ReelhouseError
+    from foundation.jars import pinned_checksums, resolve, verify_checksums
+
+    fetched = {jar.name: jar for jar in resolve("metastore", settings.jars_cache)}
+    for name in pinned_checksums("metastore"):
+        (tmp_path / name).write_bytes(fetched[name].read_bytes())
+    verify_checksums("metastore", tmp_path)  # as fetched: accepted
+    tampered = tmp_path / sorted(pinned_checksums("metastore"))[0]
+    tampered.write_bytes(tampered.read_bytes() + b"\0")
+    with pytest.raises(ReelhouseError, match=f"{tampered.name} of the metastore jars does not match"):
+        verify_checksums("metastore", tmp_path)
+    tampered.unlink()
+    (tmp_path / "intruder-1.0.jar").write_bytes(b"PK")
+    with pytest.raises(ReelhouseError, match="intruder-1.0.jar of the metastore jars has no pinned checksum"):
+        verify_checksums("metastore", tmp_path)
+
+
+def test_the_kafka_jars_carry_commons_beanutils_with_the_cve_fix(settings):
+    from foundation.jars import resolve
+
+    beanutils = [jar.name for jar in resolve("kafka", settings.jars_cache) if jar.name.startswith("commons-beanutils-")]
+    assert beanutils == ["commons-beanutils-1.11.0.jar"]  # CVE-2025-48734 is fixed from 1.11.0
