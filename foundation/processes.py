@@ -105,6 +105,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def require_loopback(host: str, service: str, missing: str) -> None:
+    """For a service that cannot yet authenticate its clients: loopback only, said in one line."""
+    if not is_loopback(host):
+        raise ReelhouseError(f"the {service} listens on loopback only, not {host}: {missing}")
+
+
 def require_free_port(host: str, port: int, option: str = "--port") -> None:
     if not port_free(host, port):
         raise ReelhouseError(f"port {port} on {host} is busy; pick another with {option}")

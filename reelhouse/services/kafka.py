@@ -151,6 +151,8 @@ class KafkaCluster:
 
     def start(self, timeout: float = 90.0) -> list[str]:
         """Start every node not yet running; returns what it did, one line each."""
+        processes.require_loopback(self.layout.host, "Kafka cluster", "its listeners are PLAINTEXT without "
+                                   "SASL (docker/compose.yaml keeps its brokers inside the compose network)")
         self._check_layout()
         classpath_dir = jars.resolve("kafka", self.jars_cache)[0].parent
         kafka_dir = self.layout.kafka_dir

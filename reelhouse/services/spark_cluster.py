@@ -92,6 +92,9 @@ class StandaloneCluster:
             "SPARK_LOCAL_IP": self.layout.host,
             "SPARK_LOG_DIR": str(spark_daemon.directory),
             "SPARK_WORKER_DIR": str(spark_daemon.directory / "work"),
+            # a visitor of the web UIs must not be able to kill the stream
+            "SPARK_MASTER_OPTS": "-Dspark.ui.killEnabled=false",
+            "SPARK_WORKER_OPTS": "-Dspark.ui.killEnabled=false",
         }
         pid = daemon.spawn([str(home / "bin" / "spark-class"), spark_daemon.main_class, *spark_daemon.arguments],
                            env=environment)
@@ -100,6 +103,8 @@ class StandaloneCluster:
     def start(self, timeout: float = 90.0) -> list[str]:
         """Start the master and every worker not yet running; wait until all workers are registered."""
         layout = self.layout
+        processes.require_loopback(layout.host, "Spark cluster", "without spark.authenticate it runs any "
+                                   "application submitted to it (docker/compose.yaml keeps it inside its network)")
         if layout.master.daemon.running_pid() is None:
             processes.require_free_port(layout.host, layout.port)
             processes.require_free_port(layout.host, layout.web_port, "--web-port")

@@ -170,3 +170,10 @@ def test_three_brokers_replicate_the_topic_and_ingestion_survives_losing_one(spa
             os.killpg(stream.pid, signal.SIGTERM)
             stream.wait(timeout=60)
         cluster.stop()
+
+
+def test_off_loopback_kafka_is_refused_before_anything_starts(tmp_path):
+    cluster = KafkaCluster(ClusterLayout(tmp_path / "kafka", "0.0.0.0", 9092, 1), tmp_path / "jars")
+    with pytest.raises(ReelhouseError, match="Kafka cluster listens on loopback only, not 0.0.0.0: .*PLAINTEXT"):
+        cluster.start()
+    assert not (tmp_path / "kafka").exists()

@@ -88,3 +88,23 @@ def test_a_busy_master_port_is_refused_with_a_clear_error(standalone, tmp_path):
                                                web_port=processes.free_port(19080)))
     with pytest.raises(ReelhouseError, match=f"port {standalone.layout.port} on 127.0.0.1 is busy"):
         taken.start()
+
+
+def test_the_master_ui_cannot_kill_an_application(standalone):
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"http://127.0.0.1:{standalone.layout.web_port}/app/kill/?id=app-1&terminate=true",
+                                     method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:  # with kill enabled: a redirect to the UI, then 200
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code in (404, 405)
+
+
+def test_off_loopback_the_cluster_is_refused_before_anything_starts(tmp_path):
+    from foundation.errors import ReelhouseError
+
+    cluster = StandaloneCluster(StandaloneLayout(tmp_path, host="0.0.0.0"))
+    with pytest.raises(ReelhouseError, match="Spark cluster listens on loopback only, not 0.0.0.0: without spark"):
+        cluster.start()
+    assert cluster.running() == {}
