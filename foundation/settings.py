@@ -23,6 +23,7 @@ ENVIRONMENT = {
     "topic": "REELHOUSE_TOPIC",
     "topic_partitions": "REELHOUSE_TOPIC_PARTITIONS",
     "spark_master": "REELHOUSE_SPARK_MASTER",
+    "spark_secret_file": "REELHOUSE_SPARK_SECRET_FILE",
     "shuffle_partitions": "REELHOUSE_SHUFFLE_PARTITIONS",
     "jars_cache": "REELHOUSE_JARS_CACHE",
     "trigger_seconds": "REELHOUSE_TRIGGER_SECONDS",
@@ -50,6 +51,9 @@ class Settings:
     topic: str = DEFAULT_TOPIC
     topic_partitions: int = 3
     spark_master: str = "local[*]"
+    spark_secret_file: str = ""
+    """A 0600 file holding a standalone cluster's `spark.authenticate` secret (`reelhouse cluster start`
+    makes one); empty: the cluster does not authenticate."""
     shuffle_partitions: int = 4
     jars_cache: Path = Path.home() / ".cache" / "reelhouse" / "jars"
     trigger_seconds: float = 3.0

@@ -10,6 +10,7 @@ from pyspark.sql import SparkSession
 from foundation import jars, logs
 from foundation.catalog import require_metastore
 from foundation.catalog import spark_conf as metastore_spark_conf
+from foundation.secret_files import read_secret
 from foundation.settings import Settings
 
 
@@ -54,25 +55,36 @@ def build_spark(
         conf["spark.driver.extraClassPath"] = os.pathsep.join(
             [str(p) for p in [*driver_classpath, *extra_jars]]
             + [p for p in [conf.get("spark.driver.extraClassPath")] if p])
-    if not settings.verbose:
-        _launch_jvm_quietly(conf, logs.log_file(settings.logs_dir, app_name))
+    # the JVM's command line carries `conf` (visible in `ps`): secrets are set inside it afterwards
+    _launch_jvm(conf, None if settings.verbose else logs.log_file(settings.logs_dir, app_name))
     builder = SparkSession.builder
-    for key, value in conf.items():
+    for key, value in {**conf, **_cluster_secret_conf(settings)}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
 
 
-def _launch_jvm_quietly(conf: dict[str, str], log: Path) -> None:
-    """Start this process's Spark JVM (once) with its own output appended to `log`: the JVM
-    prints a few lines outside log4j (e.g. "WARNING: Using incubator modules")."""
+def _cluster_secret_conf(settings: Settings) -> dict[str, str]:
+    """`spark.authenticate` for a standalone cluster whose secret file the settings name."""
+    if not (settings.spark_master.startswith("spark://") and settings.spark_secret_file):
+        return {}
+    secret = read_secret(Path(settings.spark_secret_file))
+    return {"spark.authenticate": "true", "spark.authenticate.secret": secret}
+
+
+def _launch_jvm(conf: dict[str, str], log: Path | None) -> None:
+    """Start this process's Spark JVM (once), its own output appended to `log` (the JVM prints a
+    few lines outside log4j, e.g. "WARNING: Using incubator modules"), or on the terminal."""
     from pyspark import SparkConf, SparkContext
     from pyspark.java_gateway import launch_gateway
 
     with SparkContext._lock:
         if SparkContext._gateway is None:
-            with log.open("ab") as out:
-                gateway = launch_gateway(SparkConf(loadDefaults=False).setAll(list(conf.items())),
-                                         popen_kwargs={"stdout": out, "stderr": out})
+            spark_conf = SparkConf(loadDefaults=False).setAll(list(conf.items()))
+            if log is None:
+                gateway = launch_gateway(spark_conf)
+            else:
+                with log.open("ab") as out:
+                    gateway = launch_gateway(spark_conf, popen_kwargs={"stdout": out, "stderr": out})
             SparkContext._gateway, SparkContext._jvm = gateway, gateway.jvm

@@ -10,15 +10,27 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from foundation import jars, processes
+from foundation.secret_files import read_secret
 from reelhouse.services.base import Daemon
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
+
+
+def ensure_secret(path: Path) -> None:
+    """A random secret, made once, readable by its owner only."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(secrets.token_hex(32))
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,11 @@ class StandaloneLayout:
         (self.directory / "cluster.json").write_text(json.dumps({f: getattr(self, f) for f in fields}))
 
     @property
+    def secret_file(self) -> Path:
+        """The cluster's shared `spark.authenticate` secret, 0600: daemons and applications prove it."""
+        return self.directory / "secret"
+
+    @property
     def master_url(self) -> str:
         return f"spark://{self.host}:{self.port}"
 
@@ -92,9 +109,12 @@ class StandaloneCluster:
             "SPARK_LOCAL_IP": self.layout.host,
             "SPARK_LOG_DIR": str(spark_daemon.directory),
             "SPARK_WORKER_DIR": str(spark_daemon.directory / "work"),
-            # a visitor of the web UIs must not be able to kill the stream
-            "SPARK_MASTER_OPTS": "-Dspark.ui.killEnabled=false",
-            "SPARK_WORKER_OPTS": "-Dspark.ui.killEnabled=false",
+            # only applications that know the secret are run; a visitor of the web UIs cannot
+            # kill the stream. The secret travels in the environment (Spark's own variable, which
+            # workers hand on to executors the same way), never on a command line
+            "SPARK_MASTER_OPTS": "-Dspark.authenticate=true -Dspark.ui.killEnabled=false",
+            "SPARK_WORKER_OPTS": "-Dspark.authenticate=true -Dspark.ui.killEnabled=false",
+            "_SPARK_AUTH_SECRET": read_secret(self.layout.secret_file),
         }
         pid = daemon.spawn([str(home / "bin" / "spark-class"), spark_daemon.main_class, *spark_daemon.arguments],
                            env=environment)
@@ -103,8 +123,7 @@ class StandaloneCluster:
     def start(self, timeout: float = 90.0) -> list[str]:
         """Start the master and every worker not yet running; wait until all workers are registered."""
         layout = self.layout
-        processes.require_loopback(layout.host, "Spark cluster", "without spark.authenticate it runs any "
-                                   "application submitted to it (docker/compose.yaml keeps it inside its network)")
+        ensure_secret(layout.secret_file)
         if layout.master.daemon.running_pid() is None:
             processes.require_free_port(layout.host, layout.port)
             processes.require_free_port(layout.host, layout.web_port, "--web-port")
@@ -115,7 +134,8 @@ class StandaloneCluster:
         self._wait(lambda status: status["aliveworkers"] >= layout.workers, timeout,
                    f"{layout.workers} worker(s) to register")
         return [*said, f"master {layout.master_url}, web UI http://{layout.host}:{layout.web_port}",
-                f"run jobs on it with REELHOUSE_SPARK_MASTER={layout.master_url}"]
+                f"run jobs on it with REELHOUSE_SPARK_MASTER={layout.master_url} "
+                f"REELHOUSE_SPARK_SECRET_FILE={layout.secret_file}"]
 
     def status(self) -> list[str] | None:
         if (state := self.master_state()) is None:

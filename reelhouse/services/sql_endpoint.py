@@ -34,6 +34,7 @@ from foundation import jars, processes
 from foundation.catalog import register_in_catalog, require_metastore
 from foundation.delta import find_delta_tables
 from foundation.errors import ReelhouseError
+from foundation.secret_files import read_private_text
 from foundation.settings import Settings
 from reelhouse.services.base import Daemon
 
@@ -50,14 +51,7 @@ def is_secret(key: str) -> bool:
 
 def read_hive_conf_file(path: Path) -> dict[str, str]:
     """KEY=VALUE lines (blank lines and # comments skipped) from a file only its owner can read."""
-    try:
-        mode = path.stat().st_mode
-        lines = path.read_text().splitlines()
-    except OSError as error:
-        raise ReelhouseError(f"cannot read --hiveconf-file {path}: {error.strerror}") from error
-    if mode & 0o077:
-        raise ReelhouseError(f"--hiveconf-file {path} is readable by others (mode {mode & 0o777:o}): "
-                             f"`chmod 600 {path}` first")
+    lines = read_private_text(path, "--hiveconf-file").splitlines()
     settings = {}
     for number, line in enumerate(lines, 1):
         if line.strip() and not line.lstrip().startswith("#"):

@@ -191,10 +191,6 @@ def test_the_dashboard_reads_the_lakehouse_through_a_read_only_mount(services):
     assert "--trusted-network" in services["dashboard"]["command"]
 
 
-def test_the_spark_master_ui_cannot_kill_applications(services):
-    options = services["spark-master"]["environment"]["SPARK_MASTER_OPTS"].split()
-    assert "-Dspark.ui.killEnabled=false" in options
-
 
 def test_the_sql_endpoint_waits_for_the_metastore_it_is_pointed_at(services):
     serve = services["serve"]
@@ -209,3 +205,15 @@ def test_every_reelhouse_variable_set_is_one_that_reelhouse_reads(services):
     known = set(ENVIRONMENT.values()) | read_by_dbt
     set_here = {name for s in services.values() for name in s.get("environment", {}) if name.startswith("REELHOUSE_")}
     assert set_here - known == set()
+
+
+def test_every_spark_process_proves_the_clusters_secret_and_the_daemons_ask_for_it(services):
+    for name in SPARK_SERVICES:
+        assert "spark_secret" in {secret["source"] for secret in services[name].get("secrets", [])}, name
+        assert services[name]["environment"]["REELHOUSE_SPARK_SECRET_FILE"] == "/run/secrets/spark_secret", name
+    for name, variable in (("spark-master", "SPARK_MASTER_OPTS"), ("spark-worker", "SPARK_WORKER_OPTS")):
+        options = services[name]["environment"][variable].split()
+        assert {"-Dspark.authenticate=true", "-Dspark.ui.killEnabled=false"} <= set(options), name
+    assert not services["dashboard"].get("secrets")  # it runs no Spark
+    entrypoint = (REPO / "docker" / "entrypoint.sh").read_text()
+    assert "_SPARK_AUTH_SECRET=$(cat /run/secrets/spark_secret)" in entrypoint  # the daemons' way to it

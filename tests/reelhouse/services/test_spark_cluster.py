@@ -42,7 +42,8 @@ def _delta_rows(path: Path) -> pd.DataFrame:
 
 def test_streaming_ingestion_and_training_run_unchanged_on_the_cluster(kafka, standalone, tmp_path, reelhouse_cli):
     settings = kafka.with_overrides(home=tmp_path / "lakehouse", topic="on-cluster",
-                                    spark_master=standalone.layout.master_url)
+                                    spark_master=standalone.layout.master_url,
+                                    spark_secret_file=str(standalone.layout.secret_file))
     ensure_topic(settings.bootstrap_servers, settings.topic, 3, 1)
     sent = produce(GeneratorOptions(events=6_000, seed=11, bad_ratio=0.02), settings.bootstrap_servers, settings.topic)
 
@@ -101,10 +102,36 @@ def test_the_master_ui_cannot_kill_an_application(standalone):
     assert refused.value.code in (404, 405)
 
 
-def test_off_loopback_the_cluster_is_refused_before_anything_starts(tmp_path):
-    from foundation.errors import ReelhouseError
+def test_the_clusters_secret_is_its_owners_only_and_on_no_command_line(standalone):
+    secret_file = standalone.layout.secret_file
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    secret = secret_file.read_bytes().strip()
+    assert len(secret) >= 64
+    for pid in standalone.running().values():
+        assert secret not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        assert b"spark.authenticate=true" in Path(f"/proc/{pid}/cmdline").read_bytes()
 
-    cluster = StandaloneCluster(StandaloneLayout(tmp_path, host="0.0.0.0"))
-    with pytest.raises(ReelhouseError, match="Spark cluster listens on loopback only, not 0.0.0.0: without spark"):
-        cluster.start()
-    assert cluster.running() == {}
+
+def test_an_application_without_the_secret_is_refused_by_the_master(standalone, tmp_path, reelhouse_env):
+    import subprocess
+    import sys
+    import time
+
+    from foundation.settings import Settings
+
+    # a driver that does not know the secret: the master refuses its very first message
+    settings = Settings(home=tmp_path / "intruder", spark_master=standalone.layout.master_url)
+    script = ("from foundation.settings import Settings; from foundation.spark import build_spark; "
+              "build_spark(Settings.from_env(), 'intruder').range(10).count()")
+    master_log = standalone.layout.master.daemon.log_file
+    logged_before = master_log.read_text(errors="replace").count("Expected SaslMessage")
+    driver = subprocess.Popen([sys.executable, "-c", script], env=reelhouse_env(settings),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while master_log.read_text(errors="replace").count("Expected SaslMessage") == logged_before:
+            assert time.monotonic() < deadline, "the master never saw the driver"
+            time.sleep(0.5)
+    finally:
+        processes.terminate(driver.pid, 10)
+    assert "intruder" not in _applications(standalone)
