@@ -139,6 +139,8 @@ class SqlEndpoint:
         # hive-site.xml on the class path: the settings go there too
         conf_dir = settings.home / "_serve" / f"conf-{self.port}"
         write_hive_site(conf_dir / "hive-site.xml", hive_conf)
+        signal.signal(signal.SIGTERM, _interrupt)  # `serve stop` ends it like Ctrl-C, even while starting
+        spark = None
         try:
             spark = build_spark(settings, "reelhouse-serve", extra_conf=conf, catalog=True,
                                 driver_classpath=[conf_dir, *classpath])
@@ -154,11 +156,10 @@ class SqlEndpoint:
             layers = ", ".join(sorted({n.split(".")[0] for n in names})) or "no layers yet"
             mode = "writable" if self.writable else "read-only"
             print(f"serving {len(names)} tables on {self.url} ({layers}; {mode}); Ctrl-C stops", flush=True)
-            signal.signal(signal.SIGTERM, _interrupt)  # `serve stop` ends it like Ctrl-C
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            if spark is not None:
                 spark.stop()
         finally:
             shutil.rmtree(conf_dir, ignore_errors=True)
