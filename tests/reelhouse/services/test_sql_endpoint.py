@@ -180,6 +180,7 @@ REFUSED = [
     ("reflection", "select reflect('java.lang.System', 'getProperty', 'user.name')"),
     ("file read by path", "select * from text.`/etc/passwd`"),
     ("switching file reads on", "set spark.sql.runSQLOnFiles=true"),
+    ("a catalog of the reader's class", "set spark.sql.catalog.intruder=org.example.IntruderCatalog"),
 ]
 
 

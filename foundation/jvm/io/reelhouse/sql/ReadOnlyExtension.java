@@ -48,8 +48,9 @@ public final class ReadOnlyExtension implements Function1<SparkSessionExtensions
     /** Expressions that run code of the caller's choosing. */
     private static final Set<String> REFUSED_EXPRESSIONS = Set.of("CallMethodViaReflection", "TryReflect");
 
-    /** Session settings a reader must not change: they open the endpoint's own guards. */
-    private static final String[] GUARDED_SETTINGS = {"spark.sql.runsqlonfiles"};
+    /** Session settings a reader must not change: file reads by path, and catalogs of a class of
+     * the reader's choosing (instantiated when a query names them). */
+    private static final String[] GUARDED_SETTINGS = {"spark.sql.runsqlonfiles", "spark.sql.catalog"};
 
     private static volatile boolean enforcing = true;
 
