@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from foundation import jars, processes
-from foundation.secret_files import read_secret
+from foundation.secret_files import read_secret, write_private_text
 from reelhouse.services.base import Daemon
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
@@ -28,9 +28,7 @@ def ensure_secret(path: Path) -> None:
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as out:
-        out.write(secrets.token_hex(32))
+    write_private_text(path, secrets.token_hex(32), exclusive=True)
 
 
 @dataclass(frozen=True)

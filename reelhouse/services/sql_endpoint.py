@@ -34,7 +34,7 @@ from foundation import jars, processes
 from foundation.catalog import register_in_catalog, require_metastore
 from foundation.delta import find_delta_tables
 from foundation.errors import ReelhouseError
-from foundation.secret_files import read_private_text
+from foundation.secret_files import read_private_text, write_private_text
 from foundation.settings import Settings
 from reelhouse.services.base import Daemon
 
@@ -224,10 +224,7 @@ def write_hive_site(path: Path, hive_conf: dict[str, str]) -> None:
     path.parent.chmod(0o700)
     properties = "".join(f"  <property><name>{escape(k)}</name><value>{escape(v)}</value></property>\n"
                          for k, v in hive_conf.items())
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as out:
-        os.fchmod(out.fileno(), 0o600)
-        out.write(f'<?xml version="1.0"?>\n<configuration>\n{properties}</configuration>\n')
+    write_private_text(path, f'<?xml version="1.0"?>\n<configuration>\n{properties}</configuration>\n')
 
 
 def _interrupt(signum, frame) -> None:

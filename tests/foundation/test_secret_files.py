@@ -29,3 +29,16 @@ def test_a_file_others_can_read_or_an_empty_one_is_refused(tmp_path, mode, text,
 def test_a_missing_secret_file_is_one_line(tmp_path):
     with pytest.raises(ReelhouseError, match="cannot read the secret file .*: No such file or directory"):
         read_secret(tmp_path / "absent")
+
+
+def test_a_written_secret_is_owner_only_even_over_a_file_others_could_read(tmp_path):
+    from foundation.secret_files import write_private_text
+
+    path = tmp_path / "hive-site.xml"
+    path.write_text("old")
+    path.chmod(0o644)
+    write_private_text(path, "new")
+    assert (path.read_text(), path.stat().st_mode & 0o777) == ("new", 0o600)
+    with pytest.raises(FileExistsError):
+        write_private_text(path, "again", exclusive=True)
+    assert path.read_text() == "new"
