@@ -47,7 +47,7 @@ def checksums_path(bundle: str) -> Path:
     return POM_DIR / f"{bundle}.sha256"
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
@@ -71,7 +71,7 @@ def verify_checksums(bundle: str, directory: Path) -> None:
         if expected is None:
             raise ReelhouseError(f"{jar.name} of the {bundle} jars has no pinned checksum in "
                                  f"{checksums_path(bundle)}: check it, then `python scripts/pin_jars.py`")
-        if _sha256(jar) != expected:
+        if sha256_of(jar) != expected:
             raise ReelhouseError(f"{jar.name} of the {bundle} jars does not match its pinned checksum: "
                                  "refusing a jar that may have been tampered with")
 

@@ -17,7 +17,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         for bundle in jars.BUNDLES:
             resolved = jars.resolve(bundle, Path(scratch), verify=False)
-            lines = [f"{jars._sha256(jar)}  {jar.name}" for jar in resolved]
+            lines = [f"{jars.sha256_of(jar)}  {jar.name}" for jar in resolved]
             jars.checksums_path(bundle).write_text("\n".join(lines) + "\n")
             print(f"{bundle}: {len(lines)} jars pinned in {jars.checksums_path(bundle)}")
     return 0
