@@ -25,6 +25,7 @@ ENVIRONMENT = {
     "spark_master": "REELHOUSE_SPARK_MASTER",
     "spark_secret_file": "REELHOUSE_SPARK_SECRET_FILE",
     "shuffle_partitions": "REELHOUSE_SHUFFLE_PARTITIONS",
+    "driver_memory": "REELHOUSE_DRIVER_MEMORY",
     "jars_cache": "REELHOUSE_JARS_CACHE",
     "trigger_seconds": "REELHOUSE_TRIGGER_SECONDS",
     "metastore_host": "REELHOUSE_METASTORE_HOST",
@@ -55,6 +56,9 @@ class Settings:
     """A 0600 file holding a standalone cluster's `spark.authenticate` secret (`reelhouse cluster start`
     makes one); empty: the cluster does not authenticate."""
     shuffle_partitions: int = 4
+    driver_memory: str = "2g"
+    """The Spark driver's heap (`spark.driver.memory`); in local mode the executors share it.
+    Spark's 1g left too little for a broadcast join after ALS searches in one long session."""
     jars_cache: Path = Path.home() / ".cache" / "reelhouse" / "jars"
     trigger_seconds: float = 3.0
     metastore_host: str = "127.0.0.1"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -35,6 +37,7 @@ def build_spark(
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+        "spark.driver.memory": settings.driver_memory,
         # Delta rebuilds a table's state (for every idempotent write) with a shuffle of this
         # many partitions: its default of 50 cost ~4 s per commit here, 1 costs ~0.6 s
         "spark.databricks.delta.snapshotPartitions": "1",
@@ -63,6 +66,19 @@ def build_spark(
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+@contextmanager
+def releasing_new_caches(spark: SparkSession) -> Iterator[None]:
+    """Unpersist every RDD persisted inside the block, e.g. the factors an ALS fit keeps cached,
+    which no DataFrame call releases: in a long session they fill the driver's heap."""
+    before = set(spark.sparkContext._jsc.getPersistentRDDs().keys())
+    try:
+        yield
+    finally:
+        for rdd_id, rdd in list(spark.sparkContext._jsc.getPersistentRDDs().items()):
+            if rdd_id not in before:
+                rdd.unpersist(False)
 
 
 def _cluster_secret_conf(settings: Settings) -> dict[str, str]:

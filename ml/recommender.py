@@ -16,6 +16,7 @@ from pyspark.ml.recommendation import ALS, ALSModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from foundation.spark import releasing_new_caches
 from ml.interactions import (
     aggregate_interactions,
     popular_by_segment,
@@ -221,21 +222,22 @@ class Evaluation:
 
 def evaluate_als(
     train: DataFrame, relevant: DataFrame, params: ALSParams, k: int, index: IdIndex | None = None
-) -> tuple[Evaluation, ALSModel]:
+) -> Evaluation:
     """Fit on `train` (user_id, item_id, weight), recommend k unseen items to the users of `relevant`
-    with a positive interaction in train, and score against `relevant` (user_id, item_id: new items they valued)."""
+    with a positive interaction in train, and score against `relevant` (user_id, item_id: new items they valued).
+    The model is dropped with its cached factors."""
     index = index or fit_id_index(train)
-    started = time.perf_counter()
-    model = fit_als(train, index, params)
-    model.userFactors.count()  # fitting is lazy in parts: time it here, not in recommend
-    fitted = time.perf_counter()
-    warm_users = evaluated_users(relevant, train)
-    recommended = recommend_unseen(model, index, warm_users, train, k).cache()
-    metrics = _ranking(recommended, relevant.join(warm_users, "user_id"), k, index.catalog_size)
-    done = time.perf_counter()
-    recommended.unpersist()
-    name = "als"
-    return Evaluation(name, metrics, params, fitted - started, done - fitted), model
+    with releasing_new_caches(train.sparkSession):
+        started = time.perf_counter()
+        model = fit_als(train, index, params)
+        model.userFactors.count()  # fitting is lazy in parts: time it here, not in recommend
+        fitted = time.perf_counter()
+        warm_users = evaluated_users(relevant, train)
+        recommended = recommend_unseen(model, index, warm_users, train, k).cache()
+        metrics = _ranking(recommended, relevant.join(warm_users, "user_id"), k, index.catalog_size)
+        done = time.perf_counter()
+        recommended.unpersist()
+    return Evaluation("als", metrics, params, fitted - started, done - fitted)
 
 
 def evaluate_popularity(train: DataFrame, relevant: DataFrame, k: int) -> Evaluation:
@@ -269,7 +271,7 @@ def search_params(
     tried, failed = [], {}
     for params in grid:
         try:
-            tried.append(evaluate_als(fit_part, validation_relevant, params, k, index)[0])
+            tried.append(evaluate_als(fit_part, validation_relevant, params, k, index))
         except Exception as error:  # e.g. a singular normal equation at some alpha: skip that set
             lines = str(error).strip().splitlines() or [type(error).__name__]
             failed[params.label()] = next((line for line in lines if "Exception:" in line), lines[0])[:200]
@@ -322,18 +324,22 @@ def evaluate_recommenders(
     train_events, test_events, how = holdout(events, share)
     fit_events, validation_events, _ = holdout(train_events, share)
     fit = aggregate_interactions(fit_events).cache()
-    search = search_params(fit, relevant_new_items(validation_events, fit).cache(), k, grid)
-
+    validation_relevant = relevant_new_items(validation_events, fit).cache()
     train = aggregate_interactions(train_events).cache()
     relevant = relevant_new_items(test_events, train).cache()
-    index = fit_id_index(train)
-    evaluations = {"popularity": evaluate_popularity(train, relevant, k)}
-    for name, params in (("als_default", DEFAULT_PARAMS), ("als_tuned", search.best)):
-        evaluation, _ = evaluate_als(train, relevant, params, k, index)
-        evaluation.model = name
-        evaluations[name] = evaluation
-    cold = _evaluate_cold_start(train_events, test_events, relevant, k) if "region" in events.columns else None
-    return RecommenderReport(k, how, search, evaluations, cold, train.count())
+    try:
+        search = search_params(fit, validation_relevant, k, grid)
+        index = fit_id_index(train)
+        evaluations = {"popularity": evaluate_popularity(train, relevant, k)}
+        for name, params in (("als_default", DEFAULT_PARAMS), ("als_tuned", search.best)):
+            evaluation = evaluate_als(train, relevant, params, k, index)
+            evaluation.model = name
+            evaluations[name] = evaluation
+        cold = _evaluate_cold_start(train_events, test_events, relevant, k) if "region" in events.columns else None
+        return RecommenderReport(k, how, search, evaluations, cold, train.count())
+    finally:
+        for cached in (fit, validation_relevant, train, relevant):
+            cached.unpersist()
 
 
 def _evaluate_cold_start(train_events: DataFrame, test_events: DataFrame, relevant: DataFrame, k: int) -> Evaluation:
@@ -371,6 +377,7 @@ def fit_and_recommend(events: DataFrame, params: ALSParams, k: int) -> FinalMode
     recommendations = recommend_unseen(model, index, learnable_users(interactions), interactions, k).cache()
     recommendations.count()
     done = time.perf_counter()
+    interactions.unpersist()  # the recommendations are cached and counted: nothing reads it again
     return FinalModel(model, index, recommendations, count, fitted - started, done - fitted)
 
 

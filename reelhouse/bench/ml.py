@@ -61,6 +61,8 @@ def bench_ml(settings: Settings, interactions: Path | None = None,
     if interactions is not None:
         events = file_events(io.read_interactions_file(spark, interactions)).cache()
         datasets.append(_bench_events(str(interactions), events, grid))
+        events.unpersist()
+    demo_events.unpersist()
     return {
         "machine": machine(),
         "recommend_cli": _recommend_latency(settings, views),
@@ -100,6 +102,7 @@ def _bench_events(name: str, events: DataFrame, grid: tuple[ALSParams, ...]) -> 
         result["cold_start"] = report.cold_start.as_dict()
     final.recommendations.unpersist()
     speed.recommendations.unpersist()
+    subset.unpersist()
     return result
 
 

@@ -114,3 +114,13 @@ def test_final_model_gives_k_per_user_with_enough_unseen_items(spark, k):
     final = fit_and_recommend(file_events(undated), SMALL, k)
     counts = {r.user_id: r["count"] for r in final.recommendations.groupBy("user_id").count().collect()}
     assert counts == {f"u{u}": k for u in range(20)}
+
+
+def test_evaluation_leaves_nothing_cached_in_the_session(spark):
+    """ALS keeps its factors cached and the evaluation caches its splits: left behind, a long
+    session (the tests, `bench ml`) ran out of driver heap for a broadcast join."""
+    events = file_events(_two_tastes(spark).withColumn("timestamp", F.lit(None).cast("timestamp")))
+    persisted_before = set(spark.sparkContext._jsc.getPersistentRDDs().keys())
+    evaluate_recommenders(events, 3, (SMALL, ALSParams(rank=2, max_iter=2)))
+    left = set(spark.sparkContext._jsc.getPersistentRDDs().keys()) - persisted_before
+    assert left == set()

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+import re
+
+UNITS = {"k": 2**10, "m": 2**20, "g": 2**30}
+
+
+def test_the_driver_heap_is_the_configured_driver_memory(spark, settings):
+    """`REELHOUSE_DRIVER_MEMORY` reaches the JVM we launch ourselves (Spark's default is 1g)."""
+    number, unit = re.fullmatch(r"(\d+)([kmg])", settings.driver_memory.lower()).groups()
+    configured = int(number) * UNITS[unit]
+    max_heap = spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory()
+    # the JVM reports the heap less one survivor space
+    assert 0.85 * configured < max_heap <= configured
