@@ -192,7 +192,8 @@ def parse_kafka_records(records: DataFrame, time_bounds: EventTimeBounds = Event
     checks = [  # (reason, condition, detail), in order
         ("empty", F.col("raw_value").isNull() | (F.length("raw_value") == 0), F.lit("empty message")),
         ("not_utf8", ~F.is_valid_utf8(text), F.lit("value is not valid UTF-8")),
-        ("not_json", F.col("e").isNull() & variant.isNull() | corrupt.isNotNull() & variant.isNull(),
+        # the variant is built only where Spark's parser failed: built for every row it cost ~10 % of a batch
+        ("not_json", F.when(F.col("e").isNull() | corrupt.isNotNull(), variant.isNull()).otherwise(False),
          F.lit("value is not valid JSON")),
         ("not_object", ~is_object, F.lit("JSON value is not an object")),
         ("wrong_type", corrupt.isNotNull(), _wrong_type_detail(variant)),
@@ -209,19 +210,24 @@ def parse_kafka_records(records: DataFrame, time_bounds: EventTimeBounds = Event
          F.concat(F.lit("cannot parse timestamp: "), F.substring(event["timestamp"], 1, 80))),
         ("implausible_event_time", implausible.isNotNull(), implausible),
     ]
+    # the number of the first failed check, each condition evaluated once per row (a valid row
+    # passes them all); the reason and its detail are then looked up from that number alone
+    failed_check = F.lit(None).cast("int")
+    for number, (_, condition, _) in reversed(list(enumerate(checks))):
+        failed_check = F.when(condition, F.lit(number)).otherwise(failed_check)
     reason = F.lit(None).cast("string")
     detail = F.lit(None).cast("string")
-    for code, condition, why in reversed(checks):  # CASE WHEN evaluates only the branch taken
-        reason = F.when(condition, F.lit(code)).otherwise(reason)
-        detail = F.when(condition, why).otherwise(detail)
+    for number, (code, _, why) in reversed(list(enumerate(checks))):  # CASE WHEN evaluates only the branch taken
+        reason = F.when(F.col("_failed_check") == number, F.lit(code)).otherwise(reason)
+        detail = F.when(F.col("_failed_check") == number, why).otherwise(detail)
 
-    return staged.select(
+    return staged.withColumn("_failed_check", failed_check).select(
         "*",
         *[event[f.name].alias(f.name) for f in EVENT_SCHEMA.fields if f.name != "timestamp"],
         event_at.alias("event_at"),
         reason.alias("reason"),
         detail.alias("reason_detail"),
-    ).drop("e")
+    ).drop("e", "_failed_check")
 
 
 def to_bronze(parsed: DataFrame, ingested_at: Column | None = None) -> DataFrame:

@@ -12,3 +12,12 @@ def test_the_driver_heap_is_the_configured_driver_memory(spark, settings):
     max_heap = spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory()
     # the JVM reports the heap less one survivor space
     assert 0.85 * configured < max_heap <= configured
+
+
+def test_the_jvm_compiles_the_large_methods_spark_generates(spark):
+    """HotSpot interprets methods above 8 KB of bytecode unless told otherwise; the stream's
+    generated validation code is larger, and ran at half speed interpreted."""
+    jvm = spark.sparkContext._jvm
+    diagnostics = jvm.java.lang.management.ManagementFactory.getPlatformMXBean(
+        jvm.java.lang.Class.forName("com.sun.management.HotSpotDiagnosticMXBean"))
+    assert diagnostics.getVMOption("DontCompileHugeMethods").getValue() == "false"

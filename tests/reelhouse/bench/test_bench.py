@@ -9,9 +9,15 @@ pytestmark = pytest.mark.integration
 
 def test_bench_ingest_measures_every_figure_and_cleans_up(settings, spark, tmp_path):
     result = bench_ingest(settings.with_overrides(home=tmp_path), events=20_000, latency_seconds=4,
-                          warmup_seconds=2)
+                          warmup_seconds=2, rounds=1)
     assert result["generator"]["produce_events"] == 20_000
     assert result["kafka_to_bronze"]["events"] == 20_000
+    against = result["against_plain_spark"]
+    [plain_rate] = against["plain_spark_events_per_second"]
+    [stream_rate] = against["reelhouse_stream_events_per_second"]
+    assert plain_rate > 0 and stream_rate > 0
+    assert against["ratio"] == against["ratio_per_round"][0]
+    assert abs(against["ratio"] - stream_rate / plain_rate) < 0.01
     latency = result["latency_at_design_load"]
     assert latency["landed"] == latency["events"] == 6_000
     assert 0 < latency["p50_seconds"] <= latency["p95_seconds"] <= latency["max_seconds"]
