@@ -52,7 +52,8 @@ def build_spark(
         # Delta's own log-store and schema checks are enough; keep local metadata out of cwd.
         "spark.sql.warehouse.dir": str(settings.home / "_warehouse"),
         "spark.driver.extraJavaOptions":
-            f"-Dderby.system.home={settings.home / '_derby'} -Dlog4j2.configurationFile={log_config} {JIT_HUGE_METHODS}",
+            f"-Dderby.system.home={settings.home / '_derby'} -Dlog4j2.configurationFile={log_config} "
+            + JIT_HUGE_METHODS,
         "spark.executor.extraJavaOptions": JIT_HUGE_METHODS,
     }
     if catalog:
