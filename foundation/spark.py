@@ -75,15 +75,16 @@ def build_spark(
 
 
 @contextmanager
-def releasing_new_caches(spark: SparkSession) -> Iterator[None]:
-    """Unpersist every RDD persisted inside the block, e.g. the factors an ALS fit keeps cached,
-    which no DataFrame call releases: in a long session they fill the driver's heap."""
+def releasing_new_caches(spark: SparkSession, names: tuple[str, ...]) -> Iterator[None]:
+    """Unpersist the RDDs named `names` that were persisted inside the block, e.g. the factors an
+    ALS fit keeps cached, which no DataFrame call releases: in a long session they fill the heap.
+    By name, so that a DataFrame cached before the block and first computed inside it stays cached."""
     before = set(spark.sparkContext._jsc.getPersistentRDDs().keys())
     try:
         yield
     finally:
         for rdd_id, rdd in list(spark.sparkContext._jsc.getPersistentRDDs().items()):
-            if rdd_id not in before:
+            if rdd_id not in before and rdd.name() in names:
                 rdd.unpersist(False)
 
 

@@ -28,6 +28,7 @@ from ml.interactions import (
 from ml.metrics import catalog_coverage, ranking_metrics
 
 SEED = 42
+ALS_FACTORS = ("userFactors", "itemFactors")  # the names Spark's ALS gives the factor RDDs it leaves cached
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,7 @@ def evaluate_als(
     with a positive interaction in train, and score against `relevant` (user_id, item_id: new items they valued).
     The model is dropped with its cached factors."""
     index = index or fit_id_index(train)
-    with releasing_new_caches(train.sparkSession):
+    with releasing_new_caches(train.sparkSession, ALS_FACTORS):
         started = time.perf_counter()
         model = fit_als(train, index, params)
         model.userFactors.count()  # fitting is lazy in parts: time it here, not in recommend

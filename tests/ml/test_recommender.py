@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 from ml.interactions import file_events
 from ml.recommender import (
     ALSParams,
+    evaluate_als,
     evaluate_recommenders,
     fit_als,
     fit_and_recommend,
@@ -124,3 +125,17 @@ def test_evaluation_leaves_nothing_cached_in_the_session(spark):
     evaluate_recommenders(events, 3, (SMALL, ALSParams(rank=2, max_iter=2)))
     left = set(spark.sparkContext._jsc.getPersistentRDDs().keys()) - persisted_before
     assert left == set()
+
+
+def test_a_frame_cached_before_an_als_evaluation_stays_cached(spark):
+    """Only the ALS factors are released: a frame cached before, first computed inside, stays."""
+    persisted_before = set(spark.sparkContext._jsc.getPersistentRDDs().keys())
+    interactions = _two_tastes(spark)
+    index = fit_id_index(interactions)
+    relevant = interactions.select("user_id", "item_id").where("item_id like '%1'").cache()
+    evaluate_als(interactions, relevant, SMALL, 3, index)
+    new = {rdd_id: rdd.name() for rdd_id, rdd in spark.sparkContext._jsc.getPersistentRDDs().items()
+           if rdd_id not in persisted_before}
+    relevant.unpersist()
+    assert new, "the frame's cache was released"
+    assert not {"userFactors", "itemFactors"} & set(new.values())
