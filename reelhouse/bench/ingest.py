@@ -74,7 +74,8 @@ def _side_by_side(settings: Settings, rounds: int) -> tuple[dict, list[tuple[Str
         plain_home = settings.home / f"plain-{round_number}"
         plain_rates.append(_steady_rate(plain_spark_job(
             spark, settings, str(plain_home / "events"), str(plain_home / "_checkpoint"))))
-    ratios = [ours / plain for plain, (_, ours, _) in zip(plain_rates, stream_runs, strict=True) if plain]
+    ratios = [stream_rate / plain_rate
+              for plain_rate, (_, stream_rate, _) in zip(plain_rates, stream_runs, strict=True) if plain_rate]
     return {
         "order": f"reelhouse stream, then plain Spark, {rounds} times, one Spark session, the same topic",
         "max_offsets_per_trigger": BATCH,
