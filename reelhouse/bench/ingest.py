@@ -35,17 +35,18 @@ LATENCY_RATE = 1_500  # events/s: the seed's 500 KB/s design load at ~330 bytes 
 ROUNDS = 2  # reelhouse stream, then plain Spark, twice: these machines are noisy, the ratio is stable
 
 
-def _steady_rate(batches: list[tuple[int, int]]) -> float:
-    """Events/s over (rows, milliseconds) of every micro-batch but the first (JIT warm-up, table set-up)."""
+def _steady_rate(batches: list) -> float:
+    """Events/s over every micro-batch but the first (JIT warm-up, table set-up); a batch is a
+    progress row (`num_input_rows`, `duration_ms`), recorded by the stream or read from Spark."""
     steady = batches[1:] or batches
-    milliseconds = sum(ms for _, ms in steady)
-    return sum(rows for rows, _ in steady) / (milliseconds / 1000) if milliseconds else 0.0
+    milliseconds = sum(batch.duration_ms for batch in steady)
+    return sum(batch.num_input_rows for batch in steady) / (milliseconds / 1000) if milliseconds else 0.0
 
 
-def plain_spark_job(spark: SparkSession, settings: Settings, output: str, checkpoint: str) -> list[tuple[int, int]]:
+def plain_spark_job(spark: SparkSession, settings: Settings, output: str, checkpoint: str) -> list[io.ProgressRow]:
     """The anchor: Kafka -> from_json -> a Delta sink partitioned by event date, drained with
     `availableNow`, on the same source options as `reelhouse stream`; no validation, no quarantine.
-    Returns (rows, milliseconds) of each micro-batch, as Spark measured its trigger."""
+    Returns the progress of each micro-batch that read data, as the stream records its own."""
     source = io.read_kafka_stream(spark, settings.bootstrap_servers, settings.topic, BATCH,
                                   min_partitions=2 * spark.sparkContext.defaultParallelism)
     events = source.select(F.from_json(F.col("value").cast("string"), EVENT_SCHEMA).alias("event"), "timestamp") \
@@ -54,8 +55,7 @@ def plain_spark_job(spark: SparkSession, settings: Settings, output: str, checkp
     query = (events.writeStream.format("delta").partitionBy("event_date").option("checkpointLocation", checkpoint)
              .trigger(availableNow=True).start(output))
     query.awaitTermination()
-    return [(p["numInputRows"], p["durationMs"]["triggerExecution"])
-            for p in io.query_progress(query) if p["numInputRows"] > 0]
+    return io.progress_rows([p for p in io.query_progress(query) if p["numInputRows"] > 0])
 
 
 def _side_by_side(settings: Settings, rounds: int) -> tuple[dict, list[tuple[StreamReport, float, float]]]:
@@ -70,7 +70,7 @@ def _side_by_side(settings: Settings, rounds: int) -> tuple[dict, list[tuple[Str
         wall = time.perf_counter() - started
         spark = build_spark(settings, "reelhouse-bench")
         progress = spark.read.format("delta").load(str(ours.table_path(*PROGRESS))).orderBy("started_at").collect()
-        stream_runs.append((report, _steady_rate([(r.num_input_rows, r.duration_ms) for r in progress]), wall))
+        stream_runs.append((report, _steady_rate(progress), wall))
         plain_home = settings.home / f"plain-{round_number}"
         plain_rates.append(_steady_rate(plain_spark_job(
             spark, settings, str(plain_home / "events"), str(plain_home / "_checkpoint"))))
