@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -234,12 +235,15 @@ class ProgressRow(NamedTuple):
     avg_offsets_behind_latest: float | None
 
 
-def progress_rows(progress: list[dict]) -> list[ProgressRow]:
+def progress_rows(progress: list[dict], records_by_batch: Mapping[int, int] | None = None) -> list[ProgressRow]:
     """StreamingQueryProgress JSON -> rows of the progress table.
 
     Processed rows/s is the batch's rows over its whole trigger duration (Kafka read,
-    parse, both Delta commits), not Spark's figure, which leaves out some of that.
+    parse, both Delta commits), not Spark's figure, which leaves out some of that. A batch's
+    rows are its count in `records_by_batch` where the writer counted them, as Spark counts
+    every read of the source.
     """
+    records_by_batch = records_by_batch or {}
     rows = []
     for p in progress:
         metrics = {}
@@ -247,7 +251,7 @@ def progress_rows(progress: list[dict]) -> list[ProgressRow]:
             metrics.update(source.get("metrics") or {})
         durations = p.get("durationMs", {})
         duration_ms = durations.get("triggerExecution", 0)
-        num_rows = p["numInputRows"]
+        num_rows = records_by_batch.get(p["batchId"], p["numInputRows"])
         rows.append(ProgressRow(
             p["id"], p["runId"], p["batchId"], _parse_time(p["timestamp"]), num_rows,
             float(p.get("inputRowsPerSecond") or 0.0),

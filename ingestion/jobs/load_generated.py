@@ -1,7 +1,7 @@
 """Generated events straight into bronze, without Kafka: for benchmarks and tests of the layers above.
 
 Reads: nothing (the load generator makes the messages). Writes: the bronze and quarantine
-tables, through the stream's own parse and exactly-once write (`batch_writer`), so the rows
+tables, through the stream's own parse and exactly-once write (`BatchWriter`), so the rows
 are what `reelhouse stream` would have written. The Kafka coordinates are made up: topic
 `generated-<load id>`, partition `chunk % partitions`, offsets counting up in each partition;
 loading the same seed twice sends the same events again, at new coordinates, as a producer
@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 from foundation.settings import Settings
 from ingestion import io
 from ingestion.generator import GeneratorOptions
-from ingestion.jobs.stream import batch_writer
+from ingestion.jobs.stream import BatchWriter
 from ingestion.producer import iter_chunks
 from ingestion.tables import BRONZE, PROGRESS, QUARANTINE
 
@@ -67,7 +67,7 @@ def run(spark: SparkSession, settings: Settings, options: GeneratorOptions,
     io.ensure_tables(spark, settings.table_path(*BRONZE), settings.table_path(*QUARANTINE),
                      settings.table_path(*PROGRESS))
     load_id = uuid.uuid4().hex[:12]
-    write_batch = batch_writer(settings, f"load-generated-{load_id}")
+    write_batch = BatchWriter(settings, f"load-generated-{load_id}")
     topic = f"generated-{load_id}"
     chunks_per_batch = max(1, batch_events // options.chunk_size)
     scratch = Path(tempfile.mkdtemp(prefix="reelhouse-load-"))

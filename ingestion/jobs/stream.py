@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +21,6 @@ from pathlib import Path
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, Observation
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from foundation.errors import ReelhouseError
 from foundation.settings import Settings
@@ -30,7 +28,7 @@ from foundation.spark import build_spark
 from ingestion import io
 from ingestion.reset import ResetPlan, plan_reset
 from ingestion.tables import BRONZE, PROGRESS, QUARANTINE, STREAM_CHECKPOINT
-from ingestion.transforms import REJECTED_FIELDS, collect_rejected, parse_kafka_records, to_bronze, to_quarantine
+from ingestion.transforms import count_rejected, parse_kafka_records, to_bronze, to_quarantine
 
 PROGRESS_EVERY_SECONDS = 10.0
 
@@ -39,7 +37,7 @@ PROGRESS_EVERY_SECONDS = 10.0
 class StreamOptions:
     available_now: bool = False
     trigger_seconds: float = 3.0
-    # bounds a micro-batch (and the rejected rows gathered on the driver) on a backlog
+    # bounds a micro-batch on a backlog
     max_offsets_per_trigger: int = 200_000
     timeout_seconds: float | None = None  # stop a continuous stream after this long
     starting_offsets: str = "earliest"  # where a new checkpoint starts (a reset's plan)
@@ -53,31 +51,36 @@ class StreamReport:
     rows_per_second: float  # input rows over the summed batch durations
 
 
-def batch_writer(settings: Settings, app_id: str) -> Callable[[DataFrame, int], None]:
-    bronze_path = settings.table_path(*BRONZE)
-    quarantine_path = settings.table_path(*QUARANTINE)
+class BatchWriter:
+    """The stream's foreachBatch function: one micro-batch into bronze and its quarantine, once.
 
-    time_bounds = io.event_time_bounds(settings)
+    `records` keeps each batch's Kafka record count: Spark's numInputRows counts a batch read
+    twice (bronze, then its rejected records) twice.
+    """
 
-    def write_batch(batch: DataFrame, batch_id: int) -> None:
-        spark = batch.sparkSession
+    def __init__(self, settings: Settings, app_id: str):
+        self.app_id = app_id
+        self.bronze_path = settings.table_path(*BRONZE)
+        self.quarantine_path = settings.table_path(*QUARANTINE)
+        self.time_bounds = io.event_time_bounds(settings)
+        self.records: dict[int, int] = {}
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
         ingested_at = F.lit(datetime.now(UTC)).cast("timestamp")
-        parsed = parse_kafka_records(batch, time_bounds)
-        if io.committed_batch(spark, bronze_path, app_id) >= batch_id:
-            # a replay after a crash: bronze has this batch, quarantine may not (Delta skips
-            # the append if it has), so the rejected rows get a pass of their own
-            io.append_once(to_quarantine(parsed, ingested_at), quarantine_path, app_id, batch_id)
-            return
-        rejected = Observation(f"rejected-{uuid.uuid4()}")
-        bronze = to_bronze(parsed.observe(rejected, collect_rejected()), ingested_at)
-        io.append_once(bronze, bronze_path, app_id, batch_id)
-        rows = rejected.get["rejected"]
-        if rows:
-            schema = T.StructType([parsed.schema[name] for name in REJECTED_FIELDS])
-            quarantine = to_quarantine(spark.createDataFrame(rows, schema), ingested_at)
-            io.append_once(quarantine, quarantine_path, app_id, batch_id)
-
-    return write_batch
+        parsed = parse_kafka_records(batch, self.time_bounds)
+        # a replay after a crash: bronze has this batch, quarantine may not (Delta skips the
+        # append if it has)
+        if io.committed_batch(batch.sparkSession, self.bronze_path, self.app_id) < batch_id:
+            counts = Observation(f"counts-{uuid.uuid4()}")
+            bronze = to_bronze(parsed.observe(counts, F.count(F.lit(1)).alias("records"), count_rejected()),
+                               ingested_at)
+            io.append_once(bronze, self.bronze_path, self.app_id, batch_id)
+            self.records[batch_id] = counts.get["records"]
+            if not counts.get["rejected"]:
+                return
+        # a second pass over the batch, written by the executors: a burst of large malformed
+        # records must never be gathered on the driver
+        io.append_once(to_quarantine(parsed, ingested_at), self.quarantine_path, self.app_id, batch_id)
 
 
 def run(settings: Settings, options: StreamOptions) -> StreamReport:
@@ -95,9 +98,10 @@ def run(settings: Settings, options: StreamOptions) -> StreamReport:
         # two ranges per core: three Kafka partitions on two cores would leave one idle
         min_partitions=2 * spark.sparkContext.defaultParallelism, starting_offsets=options.starting_offsets,
     )
+    write_batch = BatchWriter(settings, io.writer_app_id(checkpoint))
     writer = (
         source.writeStream.queryName("bronze_playback_events")
-        .foreachBatch(batch_writer(settings, io.writer_app_id(checkpoint)))
+        .foreachBatch(write_batch)
         .option("checkpointLocation", str(checkpoint))
     )
     writer = writer.trigger(availableNow=True) if options.available_now \
@@ -112,7 +116,7 @@ def run(settings: Settings, options: StreamOptions) -> StreamReport:
         # idle triggers report progress too; only batches that moved data are recorded
         fresh = [p for p in io.query_progress(query)
                  if p["numInputRows"] > 0 and (p["runId"], p["batchId"]) not in seen]
-        rows = io.progress_rows(fresh)
+        rows = io.progress_rows(fresh, write_batch.records)
         io.append_progress(spark, progress_path, rows)
         recorded.extend(rows)
 

@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from ingestion.generator import SEED_EPOCH, GeneratorOptions, encode, generate_chunk, iter_events, world_for
 from ingestion.io import KAFKA_SOURCE_SCHEMA
 from ingestion.jobs import load_generated
-from ingestion.jobs.stream import batch_writer
+from ingestion.jobs.stream import BatchWriter
 from ingestion.tables import BRONZE, QUARANTINE
 from ingestion.transforms import parse_kafka_records, to_bronze
 
@@ -60,7 +60,7 @@ def _send_events_of_unlisted_titles(spark, settings):
              "unlisted", 0, n, datetime.now(UTC)) for n, event in enumerate(events)]
     batch = spark.createDataFrame(rows, "key binary, value binary, topic string, partition int, offset long, "
                                         "timestamp timestamp")
-    batch_writer(settings, "test-unlisted-titles")(batch, 0)
+    BatchWriter(settings, "test-unlisted-titles")(batch, 0)
 
 
 def test_build_passes_every_data_and_unit_test(lakehouse):

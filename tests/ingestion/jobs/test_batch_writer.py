@@ -4,7 +4,7 @@ import json
 
 from ingestion import io
 from ingestion.io import KAFKA_SOURCE_SCHEMA
-from ingestion.jobs.stream import batch_writer
+from ingestion.jobs.stream import BatchWriter
 from ingestion.tables import BRONZE, QUARANTINE
 from ingestion.transforms import parse_kafka_records, to_bronze
 
@@ -35,7 +35,7 @@ def _settings_with_tables(spark, settings, tmp_path):
 
 def test_a_batch_lands_once_even_when_replayed(spark, settings, tmp_path):
     local = _settings_with_tables(spark, settings, tmp_path)
-    write = batch_writer(local, "app")
+    write = BatchWriter(local, "app")
     write(_batch(spark), 0)
     write(_batch(spark), 0)  # replayed after a crash
     assert _counts(spark, local) == (5, 2)
@@ -48,7 +48,7 @@ def test_replay_after_a_crash_between_the_two_commits_fills_in_the_quarantine(sp
     # the crash: batch 0 reached bronze, the process died before the quarantine commit
     io.append_once(to_bronze(parse_kafka_records(_batch(spark))), local.table_path(*BRONZE), "app", 0)
     assert _counts(spark, local) == (5, 0)
-    batch_writer(local, "app")(_batch(spark), 0)
+    BatchWriter(local, "app")(_batch(spark), 0)
     assert _counts(spark, local) == (5, 2)
     assert io.committed_batch(spark, local.table_path(*BRONZE), "app") == 0
     assert io.committed_batch(spark, local.table_path(*BRONZE), "other-app") == -1

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import replace
 
 import pytest
-from kafka import KafkaAdminClient, TopicPartition
+from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 from kafka.admin import NewPartitions
 from pyspark.sql import functions as F
 
@@ -116,6 +116,40 @@ def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(spark, kaf
     landed = _landed_coordinates(spark, settings)
     assert len(landed) == len(set(landed)), "a replayed batch was written twice"
     assert sorted(landed) == _all_offsets(settings)
+
+
+# a client release sending large garbage: more bytes than the stream's whole driver heap
+POISON_RECORDS, POISON_BYTES, SMALL_DRIVER_MEMORY = 400, 900_000, "1g"
+
+
+def test_a_burst_of_large_malformed_records_is_quarantined_by_a_stream_with_a_small_driver_heap(
+        spark, kafka, tmp_path):
+    settings = _topic_settings(kafka, tmp_path, "poison")
+    produce(GeneratorOptions(events=2_000, seed=4, chunk_size=1_000), settings.bootstrap_servers, settings.topic)
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, max_request_size=2 * POISON_BYTES)
+    for n in range(POISON_RECORDS):
+        producer.send(settings.topic, (b"garbage %d " % n) * (POISON_BYTES // 12))
+    producer.flush()
+    producer.close()
+    env = {
+        **os.environ, "REELHOUSE_HOME": str(settings.home), "REELHOUSE_KAFKA_PORT": str(settings.kafka_port),
+        "REELHOUSE_TOPIC": settings.topic, "REELHOUSE_SPARK_MASTER": "local[2]",
+        "REELHOUSE_DRIVER_MEMORY": SMALL_DRIVER_MEMORY,
+    }
+    # one micro-batch holds every record: the rejected ones alone outweigh the heap
+    stream = subprocess.run(
+        [sys.executable, "-m", "reelhouse.cli", "stream", "--available-now"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert stream.returncode == 0, stream.stderr[-2_000:]
+
+    landed = _landed_coordinates(spark, settings)
+    assert len(landed) == len(set(landed)), "an offset landed twice"
+    assert sorted(landed) == _all_offsets(settings)
+    quarantine = spark.read.format("delta").load(str(settings.table_path(*QUARANTINE)))
+    poison = quarantine.where(F.length("raw_value") > POISON_BYTES // 2)
+    assert poison.count() == POISON_RECORDS
+    assert {r.reason for r in poison.select("reason").distinct().collect()} == {"not_json"}
 
 
 def test_kafka_deleting_unread_records_stops_the_stream_with_one_line_and_a_reset_goes_on_exactly_once(
