@@ -6,6 +6,7 @@ Everything else receives a `Settings` (or plain values taken from it) as an argu
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,6 +37,8 @@ ENVIRONMENT = {
     "max_event_age_days": "REELHOUSE_MAX_EVENT_AGE_DAYS",
 }
 TRUE = ("1", "true", "yes", "on")
+# a JVM heap size as Spark and the JVM take it
+MEMORY_AMOUNT = re.compile(r"[1-9][0-9]*[mMgG]")
 FALSE = ("0", "false", "no", "off", "")
 
 
@@ -80,7 +83,10 @@ class Settings:
         values = {}
         for name, variable in ENVIRONMENT.items():
             default = getattr(defaults, name)
-            value = default if variable not in env else _parse(type(default), env[variable])
+            try:
+                value = default if variable not in env else _parse(name, type(default), env[variable])
+            except ValueError as error:
+                raise ValueError(f"{variable}: {error}") from None
             values[name] = value.absolute() if isinstance(value, Path) else value
         return cls(**values)
 
@@ -118,9 +124,21 @@ class Settings:
         return self.home / "_logs"
 
 
-def _parse(kind: type, text: str) -> object:
+def parse_memory(text: str) -> str:
+    """`512m`, `4g`: a heap size; a bad one would stop the JVM with a message naming no setting."""
+    if not MEMORY_AMOUNT.fullmatch(text.strip()):
+        raise ValueError(f"expected an amount like 512m or 4g, got {text!r}")
+    return text.strip().lower()
+
+
+def _parse(name: str, kind: type, text: str) -> object:
+    if name == "driver_memory":
+        return parse_memory(text)
     if kind is bool:
         if text.strip().lower() not in TRUE + FALSE:
             raise ValueError(f"expected one of {', '.join(TRUE + FALSE[:-1])}, got {text!r}")
         return text.strip().lower() in TRUE
-    return kind(text)
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"expected {kind.__name__}, got {text!r}") from None

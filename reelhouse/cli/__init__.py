@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
-    except ValueError as error:  # e.g. REELHOUSE_KAFKA_PORT=ninety
-        sys.exit(f"reelhouse: error: a REELHOUSE_* environment variable is malformed: {error}")
+    except ValueError as error:  # e.g. REELHOUSE_KAFKA_PORT=ninety, named in the message
+        sys.exit(f"reelhouse: error: {error}")
     try:
         if args.verbose:
             settings = settings.with_overrides(verbose=True)

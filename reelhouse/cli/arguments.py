@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import re
 from datetime import UTC, datetime
+
+from foundation.settings import parse_memory
 
 
 class Parser(argparse.ArgumentParser):
@@ -103,9 +104,10 @@ def layers(text: str) -> list[str]:
 
 
 def memory(text: str) -> str:
-    if not re.fullmatch(r"[1-9][0-9]*[mMgG]", text):
-        raise argparse.ArgumentTypeError(f"expected an amount like 512m or 4g, got {text!r}")
-    return text.lower()
+    try:
+        return parse_memory(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def port(text: str) -> int:

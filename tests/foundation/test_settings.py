@@ -39,8 +39,17 @@ def test_a_child_process_reads_back_the_same_settings_from_their_environment(tmp
 def test_a_malformed_number_is_refused():
     import pytest
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="REELHOUSE_KAFKA_PORT: expected int, got 'ninety'"):
         Settings.from_env({"REELHOUSE_KAFKA_PORT": "ninety"})
+
+
+def test_a_driver_memory_the_jvm_would_refuse_is_refused_before_it_starts():
+    import pytest
+
+    assert Settings.from_env({"REELHOUSE_DRIVER_MEMORY": "3G"}).driver_memory == "3g"
+    for bad in ("lots", "2", "0g", "2gb", "-1g"):
+        with pytest.raises(ValueError, match="REELHOUSE_DRIVER_MEMORY: expected an amount like 512m or 4g"):
+            Settings.from_env({"REELHOUSE_DRIVER_MEMORY": bad})
 
 
 def test_every_broker_of_a_local_cluster_is_a_bootstrap_server():

@@ -77,9 +77,11 @@ def test_dbt_without_a_command_is_a_one_line_error():
 def test_bad_environment_value_is_a_one_line_error(tmp_path):
     import os
 
-    result = run_cli("counts", env={**os.environ, "REELHOUSE_KAFKA_PORT": "ninety"})
-    assert result.returncode == 1
-    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    for variable, value, why in (("REELHOUSE_KAFKA_PORT", "ninety", "expected int, got 'ninety'"),
+                                 ("REELHOUSE_DRIVER_MEMORY", "lots", "expected an amount like 512m or 4g, got 'lots'")):
+        result = run_cli("counts", env={**os.environ, "REELHOUSE_HOME": str(tmp_path), variable: value})
+        assert result.returncode == 1
+        assert result.stderr == f"reelhouse: error: {variable}: {why}\n"
 
 
 def test_help_lists_the_subcommands():
