@@ -7,6 +7,7 @@ Maven (not Spark's Ivy `--packages`) does the download, so the machine's Maven s
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -130,28 +131,31 @@ def spark_extra_jars(cache: Path) -> list[Path]:
 
 JVM_SOURCES = Path(__file__).parent / "jvm"
 READ_ONLY_EXTENSION = "io.reelhouse.sql.ReadOnlyExtension"
+ATOMIC_LOG_STORE = "io.reelhouse.delta.AtomicCreateLogStore"
 
 
-def sql_extensions_jar(cache: Path) -> Path:
-    """Our own Spark SQL extension (the SQL endpoint's read-only mode), compiled with javac against
-    pyspark's jars on first use and cached by source content."""
+def own_classes_jar(cache: Path) -> Path:
+    """Our own JVM classes (the SQL endpoint's read-only mode, the cross-process log store),
+    compiled with javac against pyspark's and Delta's jars on first use, cached by source content.
+    Processes that start at once may compile side by side: each in its own folder, the first
+    finished jar stays."""
     sources = sorted(JVM_SOURCES.rglob("*.java"))
     digest = hashlib.sha256(b"".join(s.read_bytes() for s in sources)).hexdigest()[:12]
-    jar = cache / f"reelhouse-sql-{digest}.jar"
+    jar = cache / f"reelhouse-jvm-{digest}.jar"
     if jar.exists():
         return jar
-    cache.mkdir(parents=True, exist_ok=True)
+    classpath = os.pathsep.join([f"{pyspark_jars_dir()}/*", *map(str, spark_extra_jars(cache))])
     javac = require_tool("javac", "install a Java 17 JDK (e.g. `apt-get install openjdk-17-jdk-headless`)")
-    classes = cache / f"reelhouse-sql-{digest}.classes"
+    classes = cache / f"reelhouse-jvm-{digest}.classes-{os.getpid()}"
     shutil.rmtree(classes, ignore_errors=True)
-    result = subprocess.run([javac, "-Xlint:none", "-d", str(classes), "-cp", f"{pyspark_jars_dir()}/*",
-                             *map(str, sources)], capture_output=True, text=True)
+    result = subprocess.run([javac, "-Xlint:none", "-d", str(classes), "-cp", classpath, *map(str, sources)],
+                            capture_output=True, text=True)
     if result.returncode != 0:
         raise ReelhouseError(f"javac could not compile {JVM_SOURCES}: {(result.stderr or result.stdout)[:400]}")
-    partial = jar.with_suffix(".partial")
+    partial = jar.with_suffix(f".partial-{os.getpid()}")
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(classes.rglob("*.class")):
             archive.write(path, path.relative_to(classes).as_posix())
     shutil.rmtree(classes)
-    partial.rename(jar)
+    partial.replace(jar)  # atomic: a reader sees no jar or a whole one
     return jar

@@ -32,7 +32,7 @@ def build_spark(
     see `spark.jars` (Delta's classes were not found there)."""
     # an in-process SparkContext takes its workers' Python from this variable, not from the conf
     os.environ["PYSPARK_PYTHON"] = settings.worker_python
-    extra_jars = jars.spark_extra_jars(settings.jars_cache)
+    extra_jars = [*jars.spark_extra_jars(settings.jars_cache), jars.own_classes_jar(settings.jars_cache)]
     log_config = logs.log4j2_config(settings.logs_dir, app_name, settings.verbose)
     conf = {
         "spark.app.name": app_name,
@@ -40,6 +40,8 @@ def build_spark(
         "spark.jars": ",".join(str(j) for j in extra_jars),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        # commits to local and NFS tables atomic across our processes (Delta's default only within one JVM)
+        "spark.delta.logStore.file.impl": jars.ATOMIC_LOG_STORE,
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
         "spark.driver.memory": settings.driver_memory,
         # Delta rebuilds a table's state (for every idempotent write) with a shuffle of this

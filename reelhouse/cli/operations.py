@@ -55,7 +55,7 @@ def _jars(settings: Settings, args: argparse.Namespace) -> None:
     print(f"spark: {len(jars.spark_extra_jars(settings.jars_cache))} jars")
     print(f"kafka: {len(jars.resolve('kafka', settings.jars_cache))} jars")
     print(f"metastore: {len(jars.resolve('metastore', settings.jars_cache))} jars")
-    print(f"sql extensions: {jars.sql_extensions_jar(settings.jars_cache).name}")
+    print(f"own classes: {jars.own_classes_jar(settings.jars_cache).name}")
     print(f"cache: {settings.jars_cache}")
 
 

@@ -134,7 +134,7 @@ class SqlEndpoint:
             conf["spark.sql.extensions"] = f"io.delta.sql.DeltaSparkSessionExtension,{jars.READ_ONLY_EXTENSION}"
             # the folders a reader's query may scan: the layers' tables, not the home's other files
             conf["spark.reelhouse.sql.readableRoots"] = ",".join(str(settings.home / layer) for layer in LAYERS)
-            classpath.append(jars.sql_extensions_jar(settings.jars_cache))
+            classpath.append(jars.own_classes_jar(settings.jars_cache))
         # parts of HiveServer2 (the LDAP provider, for one) read a fresh HiveConf, which only sees
         # hive-site.xml on the class path: the settings go there too
         conf_dir = settings.home / "_serve" / f"conf-{self.port}"
