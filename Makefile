@@ -58,7 +58,8 @@ lint: install
 	$(BIN)/sqlfluff lint lakehouse_models/models
 
 test: jars browser compose lint
-	bash scripts/run-pytest.sh $(BIN)/python -m pytest --durations=30
+	REELHOUSE_FAULTS_REPORT=build/faults.json bash scripts/run-pytest.sh $(BIN)/python -m pytest --durations=30
+	$(BIN)/python scripts/faults_table.py build/faults.json
 
 test-unit: install
 	$(BIN)/python -m pytest -m "not integration"

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from fault_ledger import FaultLedger, tally
 
 from foundation import processes
 from foundation.settings import Settings
@@ -47,6 +48,25 @@ def kafka(settings: Settings):
     cluster.start()
     yield broker_settings
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def _fault_ledger():
+    ledger = FaultLedger()
+    yield ledger
+    if os.environ.get("REELHOUSE_FAULTS_REPORT"):
+        ledger.write(Path(os.environ["REELHOUSE_FAULTS_REPORT"]))
+
+
+@pytest.fixture
+def fault_tally(_fault_ledger, request):
+    """`fault_tally(fault, landed, expected)`: counts what was lost, duplicated or never sent under
+    `fault`, keeps the tally for the README's fault table, and returns it (assert `.clean == (0, 0, 0)`)."""
+    def count(fault: str, landed, expected):
+        counted = tally(fault, request.node.nodeid, landed, expected)
+        _fault_ledger.tallies.append(counted)
+        return counted
+    return count
 
 
 @pytest.fixture(scope="session")

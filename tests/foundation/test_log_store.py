@@ -25,7 +25,7 @@ def test_sessions_commit_to_local_tables_through_the_atomic_log_store(spark, tmp
     assert chosen == jars.ATOMIC_LOG_STORE
 
 
-def test_two_processes_committing_the_same_versions_at_once_never_both_win(settings, tmp_path):
+def test_two_processes_committing_the_same_versions_at_once_never_both_win(settings, tmp_path, fault_tally):
     table = tmp_path / "raced"
     classpath = os.pathsep.join([f"{jars.pyspark_jars_dir()}/*", *map(str, jars.spark_extra_jars(settings.jars_cache)),
                                  str(jars.own_classes_jar(settings.jars_cache))])
@@ -42,6 +42,9 @@ def test_two_processes_committing_the_same_versions_at_once_never_both_win(setti
         assert racer.returncode == 0, stderr[-2000:]  # 3: it was not ready when the race began
         won[writer] = {int(version) for version in stdout.split()}
 
+    # a version both processes won is a commit one of them overwrote: a duplicate claim, a lost commit
+    assert fault_tally("two processes committing the same Delta versions at the same instants (commits)",
+                       [*won["a"], *won["b"]], range(VERSIONS)).clean == (0, 0, 0)
     assert not won["a"] & won["b"], "versions committed by both processes: one overwrote the other"
     assert won["a"] | won["b"] == set(range(VERSIONS))
     for writer, versions in won.items():

@@ -63,43 +63,44 @@ def test_iso_timestamp_with_offset_is_converted_to_utc(spark):
     assert parsed.collect()[0].event_at == datetime(2025, 5, 14, 8, 0, 0)
 
 
-@pytest.mark.parametrize(
-    ("value", "reason", "detail"),
-    [
-        (b"", "empty", "empty message"),
-        (None, "empty", "empty message"),
-        (b'{"user_id": "\xff\xfe"}', "not_utf8", "value is not valid UTF-8"),
-        (b'{"user_id": "user_1", "video_id', "not_json", "value is not valid JSON"),
-        (b'{"user_id": NaN}', "not_json", "value is not valid JSON"),
-        (b"[1, 2, 3]", "not_object", "JSON value is not an object"),
-        (b"42", "not_object", "JSON value is not an object"),
-        (json.dumps([FULL]).encode(), "not_object", "JSON value is not an object"),
-        (encoded({**FULL, "watch_time_seconds": "221"}), "wrong_type",
-         "watch_time_seconds: expected DOUBLE, got STRING"),
-        (encoded({**FULL, "paused": "yes"}), "wrong_type", "paused: expected BOOLEAN, got STRING"),
-        (encoded({**FULL, "buffering_events": 2.5}), "wrong_type", "buffering_events: expected INT, got DECIMAL(2,1)"),
-        (encoded({k: v for k, v in FULL.items() if k != "video_id"}), "missing_field", "missing or null: video_id"),
-        (encoded({**FULL, "genre": None}), "missing_field", "missing or null: genre"),
-        (encoded({**FULL, "watch_time_seconds": -3.0}), "invalid_value", "watch_time_seconds is negative"),
-        (encoded({**FULL, "rebuffer_seconds": -1}), "invalid_value", "rebuffer_seconds is negative"),
-        (encoded({**FULL, "resolution": "potato"}), "invalid_value", "unknown resolution: potato"),
-        (encoded(FULL).replace(b"221.5", b"1e400"), "invalid_value", "watch_time_seconds is not finite"),
-        (encoded(FULL).replace(b"3.5", b"-1e400"), "invalid_value", "rebuffer_seconds is not finite"),
-        (encoded({**FULL, "watch_time_seconds": 86_401.0}), "invalid_value", "watch_time_seconds is above 86,400"),
-        (encoded({**FULL, "bitrate_kbps": 1_000_001}), "invalid_value", "bitrate_kbps is above 1,000,000"),
-        (encoded({**FULL, "startup_time_ms": 3_600_001}), "invalid_value", "startup_time_ms is above 3,600,000"),
-        (encoded({**FULL, "cdn": "c" * 257}), "invalid_value", "cdn is longer than 256 characters"),
-        (encoded({**FULL, "region": "x" * 5000}), "invalid_value",
-         "region is not a two-letter country code: " + "x" * 40),
-        (encoded({**FULL, "region": "Mexico"}), "invalid_value", "region is not a two-letter country code: Mexico"),
-        (encoded({**FULL, "timestamp": "2026-05-14T18:00:00Z"}), "implausible_event_time",
-         "event time 2026-05-14 18:00:00 is more than 600 s ahead of its Kafka timestamp 2025-05-14 18:00:00"),
-        (encoded({**FULL, "timestamp": "yesterday"}), "unparseable_timestamp", "cannot parse timestamp: yesterday"),
-        (encoded({**FULL, "timestamp": "02/30/2025"}), "unparseable_timestamp", "cannot parse timestamp: 02/30/2025"),
-        (encoded({**FULL, "timestamp": "2025-13-01T00:00:00Z"}), "unparseable_timestamp",
-         "cannot parse timestamp: 2025-13-01T00:00:00Z"),
-    ],
-)
+# every bad input of the event contract, with its quarantine reason and detail
+MALFORMED = [
+    (b"", "empty", "empty message"),
+    (None, "empty", "empty message"),
+    (b'{"user_id": "\xff\xfe"}', "not_utf8", "value is not valid UTF-8"),
+    (b'{"user_id": "user_1", "video_id', "not_json", "value is not valid JSON"),
+    (b'{"user_id": NaN}', "not_json", "value is not valid JSON"),
+    (b"[1, 2, 3]", "not_object", "JSON value is not an object"),
+    (b"42", "not_object", "JSON value is not an object"),
+    (json.dumps([FULL]).encode(), "not_object", "JSON value is not an object"),
+    (encoded({**FULL, "watch_time_seconds": "221"}), "wrong_type",
+     "watch_time_seconds: expected DOUBLE, got STRING"),
+    (encoded({**FULL, "paused": "yes"}), "wrong_type", "paused: expected BOOLEAN, got STRING"),
+    (encoded({**FULL, "buffering_events": 2.5}), "wrong_type", "buffering_events: expected INT, got DECIMAL(2,1)"),
+    (encoded({k: v for k, v in FULL.items() if k != "video_id"}), "missing_field", "missing or null: video_id"),
+    (encoded({**FULL, "genre": None}), "missing_field", "missing or null: genre"),
+    (encoded({**FULL, "watch_time_seconds": -3.0}), "invalid_value", "watch_time_seconds is negative"),
+    (encoded({**FULL, "rebuffer_seconds": -1}), "invalid_value", "rebuffer_seconds is negative"),
+    (encoded({**FULL, "resolution": "potato"}), "invalid_value", "unknown resolution: potato"),
+    (encoded(FULL).replace(b"221.5", b"1e400"), "invalid_value", "watch_time_seconds is not finite"),
+    (encoded(FULL).replace(b"3.5", b"-1e400"), "invalid_value", "rebuffer_seconds is not finite"),
+    (encoded({**FULL, "watch_time_seconds": 86_401.0}), "invalid_value", "watch_time_seconds is above 86,400"),
+    (encoded({**FULL, "bitrate_kbps": 1_000_001}), "invalid_value", "bitrate_kbps is above 1,000,000"),
+    (encoded({**FULL, "startup_time_ms": 3_600_001}), "invalid_value", "startup_time_ms is above 3,600,000"),
+    (encoded({**FULL, "cdn": "c" * 257}), "invalid_value", "cdn is longer than 256 characters"),
+    (encoded({**FULL, "region": "x" * 5000}), "invalid_value",
+     "region is not a two-letter country code: " + "x" * 40),
+    (encoded({**FULL, "region": "Mexico"}), "invalid_value", "region is not a two-letter country code: Mexico"),
+    (encoded({**FULL, "timestamp": "2026-05-14T18:00:00Z"}), "implausible_event_time",
+     "event time 2026-05-14 18:00:00 is more than 600 s ahead of its Kafka timestamp 2025-05-14 18:00:00"),
+    (encoded({**FULL, "timestamp": "yesterday"}), "unparseable_timestamp", "cannot parse timestamp: yesterday"),
+    (encoded({**FULL, "timestamp": "02/30/2025"}), "unparseable_timestamp", "cannot parse timestamp: 02/30/2025"),
+    (encoded({**FULL, "timestamp": "2025-13-01T00:00:00Z"}), "unparseable_timestamp",
+     "cannot parse timestamp: 2025-13-01T00:00:00Z"),
+]
+
+
+@pytest.mark.parametrize(("value", "reason", "detail"), MALFORMED)
 def test_malformed_record_gets_its_reason(spark, value, reason, detail):
     assert reasons(spark, [value]) == [(reason, detail)]
 
@@ -130,6 +131,16 @@ def test_enum_spelling_is_left_to_silver(spark):
 
 def test_unknown_extra_fields_are_ignored(spark):
     assert reasons(spark, [encoded({**FULL, "new_field": {"nested": 1}})]) == [(None, None)]
+
+
+def test_every_bad_input_beside_good_events_lands_once_in_bronze_or_quarantine(spark, fault_tally):
+    values = [encoded(FULL), *(value for value, _, _ in MALFORMED), encoded(SEED)]
+    parsed = parse_kafka_records(kafka_rows(spark, values))
+    landed = [r.kafka_offset for r in to_bronze(parsed).select("kafka_offset").collect()] \
+        + [r.kafka_offset for r in to_quarantine(parsed).select("kafka_offset").collect()]
+    assert fault_tally(f"{len(MALFORMED)} bad inputs (non-finite and absurd numbers, oversized text, "
+                       "far-future time...) beside good events", landed, range(len(values))).clean == (0, 0, 0)
+    assert sorted(r.kafka_offset for r in to_bronze(parsed).select("kafka_offset").collect()) == [0, len(values) - 1]
 
 
 def test_every_record_lands_exactly_once_and_quarantine_keeps_raw_bytes(spark):

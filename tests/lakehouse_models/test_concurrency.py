@@ -21,9 +21,9 @@ from pyspark.sql import functions as F
 
 from foundation.delta import is_delta_table
 from ingestion.generator import GeneratorOptions
-from ingestion.jobs.stream import BRONZE
 from ingestion.producer import produce
-from reelhouse.services.kafka import ensure_topic
+from ingestion.tables import BRONZE, QUARANTINE
+from reelhouse.services.kafka import end_offsets, ensure_topic
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,7 @@ def _wait_for_rows(spark, settings, rows: int, timeout: float) -> None:
 
 
 def test_stream_dbt_and_readers_run_together_without_errors_or_loss(
-    spark, kafka, lakehouse_with_catalog, reelhouse_cli, reelhouse_env, tmp_path
+    spark, kafka, lakehouse_with_catalog, reelhouse_cli, reelhouse_env, tmp_path, fault_tally
 ):
     settings = lakehouse_with_catalog("concurrent").with_overrides(kafka_port=kafka.kafka_port, topic="concurrent")
     ensure_topic(settings.bootstrap_servers, settings.topic, 3, 1)
@@ -115,6 +115,12 @@ def test_stream_dbt_and_readers_run_together_without_errors_or_loss(
 
     produced = first.events + sum(sent_later)
     bronze = spark.read.format("delta").load(str(settings.table_path(*BRONZE)))
+    landed = [(r.kafka_partition, r.kafka_offset) for table in (BRONZE, QUARANTINE)
+              for r in spark.read.format("delta").load(str(settings.table_path(*table)))
+              .select("kafka_partition", "kafka_offset").collect()]
+    offsets = [(p, o) for p, end in end_offsets(settings.bootstrap_servers, settings.topic).items() for o in range(end)]
+    assert fault_tally("the stream, two dbt builds and a SQL reader at once (bronze)", landed, offsets).clean \
+        == (0, 0, 0)
     assert bronze.count() == bronze.select("event_id").distinct().count() == produced
 
     # gold holds every event up to the bound the last build read to; the rest waits for the next
@@ -124,5 +130,8 @@ def test_stream_dbt_and_readers_run_together_without_errors_or_loss(
     expected = spark.read.format("delta").option("versionAsOf", bound).load(str(settings.table_path(*BRONZE))) \
         .select("event_id")
     assert expected.count() > first.events  # the build ran while more events streamed in
+    assert fault_tally("the stream, two dbt builds and a SQL reader at once (gold.fct_views, to silver's bound)",
+                       [r.view_id for r in views.select("view_id").collect()],
+                       [r.event_id for r in expected.collect()]).clean == (0, 0, 0)
     assert views.count() == views.select("view_id").distinct().count() == expected.count()
     assert views.join(expected, views.view_id == expected.event_id, "left_anti").count() == 0

@@ -70,10 +70,13 @@ def test_build_passes_every_data_and_unit_test(lakehouse):
     assert "unit tests" in output and "data tests" in output
 
 
-def test_events_of_titles_missing_from_the_catalog_flow_to_gold_and_are_counted(spark, lakehouse):
+def test_events_of_titles_missing_from_the_catalog_flow_to_gold_and_are_counted(spark, lakehouse, fault_tally):
     settings, output = lakehouse
     assert "WARN" in output and "relationships_stg_playback__events_video_id" in output  # warned, not failed
     views = _table(spark, settings, "gold", "fct_views").where(F.col("video_id").isin(*UNLISTED_TITLES))
+    assert fault_tally(f"{UNLISTED} events of titles missing from the catalog (bronze to gold.fct_views)",
+                       [r.view_id for r in views.select("view_id").collect()],
+                       [f"unlisted-{n}" for n in range(UNLISTED)]).clean == (0, 0, 0)
     assert views.count() == UNLISTED
     inferred = {r.video_id: r for r in _table(spark, settings, "gold", "dim_videos").where("not is_in_catalog")
                 .collect()}
@@ -243,7 +246,7 @@ def _append_rows_stamped_before_the_last_build(spark, settings, events: int):
     to_bronze(parsed, F.lit(older)).write.format("delta").mode("append").save(str(settings.table_path(*BRONZE)))
 
 
-def test_second_build_reads_only_the_new_events(spark, reelhouse_cli, lakehouse):
+def test_second_build_reads_only_the_new_events(spark, reelhouse_cli, lakehouse, fault_tally):
     settings, _ = lakehouse
     bronze_before = _table(spark, settings, *BRONZE).count()
     load_generated.run(spark, settings, GeneratorOptions(
@@ -271,4 +274,8 @@ def test_second_build_reads_only_the_new_events(spark, reelhouse_cli, lakehouse)
     assert int(overwrite.operationMetrics["numOutputRows"]) == rows_of_new_days
 
     silver = _table(spark, settings, "silver", "stg_playback__events")
+    assert fault_tally("bronze rows committed with an ingested_at below silver's last bound (silver)",
+                       [r.event_id for r in silver.select("event_id").collect()],
+                       {r.event_id for r in _table(spark, settings, *BRONZE).select("event_id").collect()}
+                       ).clean == (0, 0, 0)
     assert silver.count() == _table(spark, settings, *BRONZE).select("event_id").distinct().count()

@@ -54,7 +54,7 @@ def _all_offsets(settings) -> list[tuple[int, int]]:
     return sorted((p, o) for p, end in ends.items() for o in range(end))
 
 
-def test_every_offset_lands_exactly_once_in_bronze_or_quarantine(spark, kafka, tmp_path):
+def test_every_offset_lands_exactly_once_in_bronze_or_quarantine(spark, kafka, tmp_path, fault_tally):
     settings = _topic_settings(kafka, tmp_path, "invariant")
     sent = produce(GeneratorOptions(events=12_000, seed=5, bad_ratio=0.05, chunk_size=2_000),
                    settings.bootstrap_servers, settings.topic)
@@ -62,6 +62,8 @@ def test_every_offset_lands_exactly_once_in_bronze_or_quarantine(spark, kafka, t
     run(settings, StreamOptions(available_now=True, max_offsets_per_trigger=5_000))
 
     landed = _landed_coordinates(spark, settings)
+    assert fault_tally(f"{len(EXPECTED_REASON)} kinds of malformed message (5 % of 12,000)", landed,
+                       _all_offsets(settings)).clean == (0, 0, 0)
     assert len(landed) == len(set(landed)), "an offset landed twice"
     assert sorted(landed) == _all_offsets(settings)
     assert len(landed) == sent.sent == 12_000
@@ -83,7 +85,7 @@ def test_every_offset_lands_exactly_once_in_bronze_or_quarantine(spark, kafka, t
     assert all(r.processed_rows_per_second > 0 for r in progress)
 
 
-def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(spark, kafka, tmp_path):
+def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(spark, kafka, tmp_path, fault_tally):
     settings = _topic_settings(kafka, tmp_path, "killed")
     produce(GeneratorOptions(events=30_000, seed=9, bad_ratio=0.02, chunk_size=5_000),
             settings.bootstrap_servers, settings.topic)
@@ -114,6 +116,7 @@ def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(spark, kaf
     run(settings, StreamOptions(available_now=True))
 
     landed = _landed_coordinates(spark, settings)
+    assert fault_tally("SIGKILL of the stream mid-run, then a restart", landed, _all_offsets(settings)).clean == (0, 0, 0)
     assert len(landed) == len(set(landed)), "a replayed batch was written twice"
     assert sorted(landed) == _all_offsets(settings)
 
@@ -123,7 +126,7 @@ POISON_RECORDS, POISON_BYTES, SMALL_DRIVER_MEMORY = 400, 900_000, "1g"
 
 
 def test_a_burst_of_large_malformed_records_is_quarantined_by_a_stream_with_a_small_driver_heap(
-        spark, kafka, tmp_path):
+        spark, kafka, tmp_path, fault_tally):
     settings = _topic_settings(kafka, tmp_path, "poison")
     produce(GeneratorOptions(events=2_000, seed=4, chunk_size=1_000), settings.bootstrap_servers, settings.topic)
     producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, max_request_size=2 * POISON_BYTES)
@@ -144,6 +147,8 @@ def test_a_burst_of_large_malformed_records_is_quarantined_by_a_stream_with_a_sm
     assert stream.returncode == 0, stream.stderr[-2_000:]
 
     landed = _landed_coordinates(spark, settings)
+    assert fault_tally("400 malformed messages of 900 KB in one batch, 1 GiB driver heap", landed,
+                       _all_offsets(settings)).clean == (0, 0, 0)
     assert len(landed) == len(set(landed)), "an offset landed twice"
     assert sorted(landed) == _all_offsets(settings)
     quarantine = spark.read.format("delta").load(str(settings.table_path(*QUARANTINE)))
@@ -153,7 +158,7 @@ def test_a_burst_of_large_malformed_records_is_quarantined_by_a_stream_with_a_sm
 
 
 def test_kafka_deleting_unread_records_stops_the_stream_with_one_line_and_a_reset_goes_on_exactly_once(
-    spark, kafka, tmp_path
+    spark, kafka, tmp_path, fault_tally
 ):
     settings = kafka.with_overrides(home=tmp_path / "home", topic="lossy")
     ensure_topic(settings.bootstrap_servers, settings.topic, 1, 1)
@@ -177,8 +182,11 @@ def test_kafka_deleting_unread_records_stops_the_stream_with_one_line_and_a_rese
         assert "offsets 300 to 399 (100 records) were deleted" in (aside / "reset.txt").read_text()
         run(settings, replace(options, starting_offsets=plan.spark_starting_offsets()))
         landed = _landed_coordinates(spark, settings)
+        still_held = [(0, o) for o in range(300)] + [(0, o) for o in range(400, 500)]
+        assert fault_tally("Kafka deleted 100 unread records (the 100 named by the reset, not counted here), "
+                           "then `stream --reset`", landed, still_held).clean == (0, 0, 0)
         assert len(landed) == len(set(landed))
-        assert sorted(landed) == [(0, o) for o in range(300)] + [(0, o) for o in range(400, 500)]
+        assert sorted(landed) == still_held
 
         # partitions added later are followed from their first offset, under the new checkpoint
         admin.create_partitions({settings.topic: NewPartitions(3)})
@@ -189,12 +197,16 @@ def test_kafka_deleting_unread_records_stops_the_stream_with_one_line_and_a_rese
     landed = _landed_coordinates(spark, settings)
     ends = end_offsets(settings.bootstrap_servers, settings.topic)
     assert min(ends[1], ends[2]) > 0  # the new partitions received events
+    assert fault_tally("partitions added to the topic", landed,
+                       still_held[:300] + [(0, o) for o in range(400, ends[0])]
+                       + [(p, o) for p in (1, 2) for o in range(ends[p])]).clean == (0, 0, 0)
     assert len(landed) == len(set(landed))
     assert sorted(landed) == sorted([(0, o) for o in range(300)] + [(0, o) for o in range(400, ends[0])]
                                     + [(p, o) for p in (1, 2) for o in range(ends[p])])
 
 
-def test_a_reset_after_what_bronze_holds_loses_nothing_and_a_recreated_topic_is_refused(spark, kafka, tmp_path):
+def test_a_reset_after_what_bronze_holds_loses_nothing_and_a_recreated_topic_is_refused(
+        spark, kafka, tmp_path, fault_tally):
     settings = kafka.with_overrides(home=tmp_path / "home", topic="kept")
     ensure_topic(settings.bootstrap_servers, settings.topic, 1, 1)
     produce(GeneratorOptions(events=50, seed=34), settings.bootstrap_servers, settings.topic)
@@ -209,6 +221,8 @@ def test_a_reset_after_what_bronze_holds_loses_nothing_and_a_recreated_topic_is_
     writer_app_id(settings.checkpoint_path(STREAM_CHECKPOINT))  # what a run writes before Spark starts
     with pytest.raises(ReelhouseError, match="would land them twice"):
         run(settings, StreamOptions(available_now=True))
+    assert fault_tally("a new checkpoint (lost, or from a reset) beside a bronze that holds the topic",
+                       _landed_coordinates(spark, settings), [(0, o) for o in range(50)]).clean == (0, 0, 0)
     assert len(_landed_coordinates(spark, settings)) == 50
 
     elsewhere = settings.with_overrides(topic="smaller")  # a topic whose offsets end before bronze's

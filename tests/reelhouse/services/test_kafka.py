@@ -90,7 +90,7 @@ def test_a_real_taken_port_is_skipped():
 
 @pytest.mark.integration
 def test_three_brokers_replicate_the_topic_and_ingestion_survives_losing_one(spark, tmp_path, reelhouse_cli,
-                                                                              reelhouse_env):
+                                                                              reelhouse_env, fault_tally):
     import os
     import signal
     import subprocess
@@ -164,7 +164,9 @@ def test_three_brokers_replicate_the_topic_and_ingestion_survives_losing_one(spa
         assert len(cluster.running_nodes()) == 2
         assert len(rows) == len(set(rows)) == total == 25_000
         ends = end_offsets(settings.bootstrap_servers, settings.topic)
-        assert sorted(rows) == sorted((p, o) for p, end in ends.items() for o in range(end))
+        offsets = [(p, o) for p, end in ends.items() for o in range(end)]
+        assert fault_tally("SIGKILL of one broker of three while events arrive", rows, offsets).clean == (0, 0, 0)
+        assert sorted(rows) == sorted(offsets)
     finally:
         if stream is not None:
             os.killpg(stream.pid, signal.SIGTERM)
