@@ -116,7 +116,8 @@ def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(spark, kaf
     run(settings, StreamOptions(available_now=True))
 
     landed = _landed_coordinates(spark, settings)
-    assert fault_tally("SIGKILL of the stream mid-run, then a restart", landed, _all_offsets(settings)).clean == (0, 0, 0)
+    assert fault_tally("SIGKILL of the stream mid-run, then a restart", landed,
+                       _all_offsets(settings)).clean == (0, 0, 0)
     assert len(landed) == len(set(landed)), "a replayed batch was written twice"
     assert sorted(landed) == _all_offsets(settings)
 
