@@ -144,6 +144,7 @@ def own_classes_jar(cache: Path) -> Path:
     jar = cache / f"reelhouse-jvm-{digest}.jar"
     if jar.exists():
         return jar
+    cache.mkdir(parents=True, exist_ok=True)
     classpath = os.pathsep.join([f"{pyspark_jars_dir()}/*", *map(str, spark_extra_jars(cache))])
     javac = require_tool("javac", "install a Java 17 JDK (e.g. `apt-get install openjdk-17-jdk-headless`)")
     classes = cache / f"reelhouse-jvm-{digest}.classes-{os.getpid()}"

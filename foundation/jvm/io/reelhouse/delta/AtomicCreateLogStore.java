@@ -1,7 +1,10 @@
 package io.reelhouse.delta;
 
+import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
@@ -52,11 +55,14 @@ public final class AtomicCreateLogStore extends HadoopFileSystemLogStore {
         java.nio.file.Path temporary = target.resolveSibling("." + target.getFileName() + "." + UUID.randomUUID() + ".tmp");
         Files.createDirectories(target.getParent());
         try {
-            try (OutputStream out = Files.newOutputStream(temporary, StandardOpenOption.CREATE_NEW,
-                    StandardOpenOption.WRITE, StandardOpenOption.SYNC)) {
+            try (FileChannel channel = FileChannel.open(temporary, StandardOpenOption.CREATE_NEW,
+                    StandardOpenOption.WRITE);
+                 OutputStream out = new BufferedOutputStream(Channels.newOutputStream(channel))) {
                 while (actions.hasNext()) {
                     out.write((actions.next() + "\n").getBytes(StandardCharsets.UTF_8));
                 }
+                out.flush();
+                channel.force(false);  // the commit's bytes reach the disk before its name appears
             }
             if (overwrite) {
                 Files.move(temporary, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
