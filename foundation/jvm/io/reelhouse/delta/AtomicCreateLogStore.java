@@ -53,7 +53,6 @@ public final class AtomicCreateLogStore extends HadoopFileSystemLogStore {
             return;
         }
         java.nio.file.Path temporary = target.resolveSibling("." + target.getFileName() + "." + UUID.randomUUID() + ".tmp");
-        Files.createDirectories(target.getParent());
         try {
             try (FileChannel channel = FileChannel.open(temporary, StandardOpenOption.CREATE_NEW,
                     StandardOpenOption.WRITE);
