@@ -14,6 +14,9 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from foundation.settings import Settings
+from ingestion.tables import BRONZE, QUARANTINE
+
 
 @dataclass(frozen=True)
 class Tally:
@@ -39,6 +42,13 @@ def tally(fault: str, test: str, landed: Iterable[Hashable], expected: Iterable[
         duplicated=sum(n - 1 for n in landed_counts.values() if n > 1),
         unexpected=sum(1 for item in landed_counts if item not in expected_counts),
     )
+
+
+def landed_offsets(spark, settings: Settings) -> list[tuple[int, int]]:
+    """(partition, offset) of every record in bronze and quarantine: each Kafka record should be there once."""
+    return [(r.kafka_partition, r.kafka_offset) for table in (BRONZE, QUARANTINE)
+            for r in spark.read.format("delta").load(str(settings.table_path(*table)))
+            .select("kafka_partition", "kafka_offset").collect()]
 
 
 @dataclass

@@ -17,12 +17,13 @@ import time
 from pathlib import Path
 
 import pytest
+from fault_ledger import landed_offsets
 from pyspark.sql import functions as F
 
 from foundation.delta import is_delta_table
 from ingestion.generator import GeneratorOptions
 from ingestion.producer import produce
-from ingestion.tables import BRONZE, QUARANTINE
+from ingestion.tables import BRONZE
 from reelhouse.services.kafka import end_offsets, ensure_topic
 
 pytestmark = pytest.mark.integration
@@ -115,9 +116,7 @@ def test_stream_dbt_and_readers_run_together_without_errors_or_loss(
 
     produced = first.events + sum(sent_later)
     bronze = spark.read.format("delta").load(str(settings.table_path(*BRONZE)))
-    landed = [(r.kafka_partition, r.kafka_offset) for table in (BRONZE, QUARANTINE)
-              for r in spark.read.format("delta").load(str(settings.table_path(*table)))
-              .select("kafka_partition", "kafka_offset").collect()]
+    landed = landed_offsets(spark, settings)
     offsets = [(p, o) for p, end in end_offsets(settings.bootstrap_servers, settings.topic).items() for o in range(end)]
     assert fault_tally("the stream, two dbt builds and a SQL reader at once (bronze)", landed, offsets).clean \
         == (0, 0, 0)

@@ -2,6 +2,8 @@
 
 import json
 
+from fault_ledger import landed_offsets
+
 from ingestion import io
 from ingestion.io import KAFKA_SOURCE_SCHEMA
 from ingestion.jobs.stream import BatchWriter
@@ -21,11 +23,6 @@ def _batch(spark):
     return spark.createDataFrame(rows, KAFKA_SOURCE_SCHEMA)
 
 
-def _landed(spark, settings):
-    return [r.kafka_offset for table in (BRONZE, QUARANTINE)
-            for r in spark.read.format("delta").load(str(settings.table_path(*table))).select("kafka_offset").collect()]
-
-
 def _counts(spark, settings):
     return tuple(
         spark.read.format("delta").load(str(settings.table_path(*table))).count() for table in (BRONZE, QUARANTINE)
@@ -43,8 +40,8 @@ def test_a_batch_lands_once_even_when_replayed(spark, settings, tmp_path, fault_
     write = BatchWriter(local, "app")
     write(_batch(spark), 0)
     write(_batch(spark), 0)  # replayed after a crash
-    assert fault_tally("a micro-batch replayed whole after a crash", _landed(spark, local), range(7)).clean \
-        == (0, 0, 0)
+    assert fault_tally("a micro-batch replayed whole after a crash", landed_offsets(spark, local),
+                       [(0, o) for o in range(7)]).clean == (0, 0, 0)
     assert _counts(spark, local) == (5, 2)
     reasons = sorted(r.reason for r in spark.read.format("delta").load(str(local.table_path(*QUARANTINE))).collect())
     assert reasons == ["empty", "not_json"]
@@ -57,8 +54,8 @@ def test_replay_after_a_crash_between_the_two_commits_fills_in_the_quarantine(sp
     io.append_once(to_bronze(parse_kafka_records(_batch(spark))), local.table_path(*BRONZE), "app", 0)
     assert _counts(spark, local) == (5, 0)
     BatchWriter(local, "app")(_batch(spark), 0)
-    assert fault_tally("a crash between the bronze and the quarantine commit of a batch", _landed(spark, local),
-                       range(7)).clean == (0, 0, 0)
+    assert fault_tally("a crash between the bronze and the quarantine commit of a batch", landed_offsets(spark, local),
+                       [(0, o) for o in range(7)]).clean == (0, 0, 0)
     assert _counts(spark, local) == (5, 2)
     assert io.committed_batch(spark, local.table_path(*BRONZE), "app") == 0
     assert io.committed_batch(spark, local.table_path(*BRONZE), "other-app") == -1

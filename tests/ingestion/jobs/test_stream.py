@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import replace
 
 import pytest
+from fault_ledger import landed_offsets
 from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 from kafka.admin import NewPartitions
 from pyspark.sql import functions as F
@@ -41,14 +42,6 @@ def _topic_settings(kafka, tmp_path, topic):
     return settings
 
 
-def _landed_coordinates(spark, settings) -> list[tuple[int, int]]:
-    rows = []
-    for table in (BRONZE, QUARANTINE):
-        df = spark.read.format("delta").load(str(settings.table_path(*table)))
-        rows += [(r.kafka_partition, r.kafka_offset) for r in df.select("kafka_partition", "kafka_offset").collect()]
-    return rows
-
-
 def _all_offsets(settings) -> list[tuple[int, int]]:
     ends = end_offsets(settings.bootstrap_servers, settings.topic)
     return sorted((p, o) for p, end in ends.items() for o in range(end))
@@ -61,7 +54,7 @@ def test_every_offset_lands_exactly_once_in_bronze_or_quarantine(spark, kafka, t
 
     run(settings, StreamOptions(available_now=True, max_offsets_per_trigger=5_000))
 
-    landed = _landed_coordinates(spark, settings)
+    landed = landed_offsets(spark, settings)
     assert fault_tally(f"{len(EXPECTED_REASON)} kinds of malformed message (5 % of 12,000)", landed,
                        _all_offsets(settings)).clean == (0, 0, 0)
     assert len(landed) == len(set(landed)), "an offset landed twice"
@@ -110,12 +103,12 @@ def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(spark, kaf
         os.killpg(stream.pid, signal.SIGKILL)
         stream.wait()
 
-    partial = len(_landed_coordinates(spark, settings))
+    partial = len(landed_offsets(spark, settings))
     assert 0 < partial < 30_000, "the kill should land mid-stream"
 
     run(settings, StreamOptions(available_now=True))
 
-    landed = _landed_coordinates(spark, settings)
+    landed = landed_offsets(spark, settings)
     assert fault_tally("SIGKILL of the stream mid-run, then a restart", landed,
                        _all_offsets(settings)).clean == (0, 0, 0)
     assert len(landed) == len(set(landed)), "a replayed batch was written twice"
@@ -147,7 +140,7 @@ def test_a_burst_of_large_malformed_records_is_quarantined_by_a_stream_with_a_sm
     )
     assert stream.returncode == 0, stream.stderr[-2_000:]
 
-    landed = _landed_coordinates(spark, settings)
+    landed = landed_offsets(spark, settings)
     assert fault_tally("400 malformed messages of 900 KB in one batch, 1 GiB driver heap", landed,
                        _all_offsets(settings)).clean == (0, 0, 0)
     assert len(landed) == len(set(landed)), "an offset landed twice"
@@ -176,13 +169,13 @@ def test_kafka_deleting_unread_records_stops_the_stream_with_one_line_and_a_rese
             run(settings, options)
         message = str(failure.value)
         assert "\n" not in message and "'lossy'" in message and "--reset" in message, message
-        assert sorted(_landed_coordinates(spark, settings)) == [(0, o) for o in range(300)]  # nothing skipped
+        assert sorted(landed_offsets(spark, settings)) == [(0, o) for o in range(300)]  # nothing skipped
 
         plan, aside = reset(settings)
         assert plan.lost == {0: (300, 400)} and plan.starting_offsets == {0: 400}
         assert "offsets 300 to 399 (100 records) were deleted" in (aside / "reset.txt").read_text()
         run(settings, replace(options, starting_offsets=plan.spark_starting_offsets()))
-        landed = _landed_coordinates(spark, settings)
+        landed = landed_offsets(spark, settings)
         still_held = [(0, o) for o in range(300)] + [(0, o) for o in range(400, 500)]
         assert fault_tally("Kafka deleted 100 unread records (the 100 named by the reset, not counted here), "
                            "then `stream --reset`", landed, still_held).clean == (0, 0, 0)
@@ -195,15 +188,14 @@ def test_kafka_deleting_unread_records_stops_the_stream_with_one_line_and_a_rese
         admin.close()
     produce(GeneratorOptions(events=300, seed=33), settings.bootstrap_servers, settings.topic)
     run(settings, options)
-    landed = _landed_coordinates(spark, settings)
+    landed = landed_offsets(spark, settings)
     ends = end_offsets(settings.bootstrap_servers, settings.topic)
     assert min(ends[1], ends[2]) > 0  # the new partitions received events
-    assert fault_tally("partitions added to the topic", landed,
-                       still_held[:300] + [(0, o) for o in range(400, ends[0])]
-                       + [(p, o) for p in (1, 2) for o in range(ends[p])]).clean == (0, 0, 0)
+    still_held = ([(0, o) for o in range(300)] + [(0, o) for o in range(400, ends[0])]
+                  + [(p, o) for p in (1, 2) for o in range(ends[p])])
+    assert fault_tally("partitions added to the topic", landed, still_held).clean == (0, 0, 0)
     assert len(landed) == len(set(landed))
-    assert sorted(landed) == sorted([(0, o) for o in range(300)] + [(0, o) for o in range(400, ends[0])]
-                                    + [(p, o) for p in (1, 2) for o in range(ends[p])])
+    assert sorted(landed) == sorted(still_held)
 
 
 def test_a_reset_after_what_bronze_holds_loses_nothing_and_a_recreated_topic_is_refused(
@@ -223,8 +215,8 @@ def test_a_reset_after_what_bronze_holds_loses_nothing_and_a_recreated_topic_is_
     with pytest.raises(ReelhouseError, match="would land them twice"):
         run(settings, StreamOptions(available_now=True))
     assert fault_tally("a new checkpoint (lost, or from a reset) beside a bronze that holds the topic",
-                       _landed_coordinates(spark, settings), [(0, o) for o in range(50)]).clean == (0, 0, 0)
-    assert len(_landed_coordinates(spark, settings)) == 50
+                       landed_offsets(spark, settings), [(0, o) for o in range(50)]).clean == (0, 0, 0)
+    assert len(landed_offsets(spark, settings)) == 50
 
     elsewhere = settings.with_overrides(topic="smaller")  # a topic whose offsets end before bronze's
     ensure_topic(settings.bootstrap_servers, elsewhere.topic, 1, 1)

@@ -98,12 +98,13 @@ def test_three_brokers_replicate_the_topic_and_ingestion_survives_losing_one(spa
     import threading
     import time
 
+    from fault_ledger import landed_offsets
     from kafka import KafkaAdminClient
 
     from foundation.settings import Settings
     from ingestion.generator import GeneratorOptions
     from ingestion.producer import produce
-    from ingestion.tables import BRONZE, QUARANTINE
+    from ingestion.tables import BRONZE
 
     port = free_broker_port(31092, brokers=3)
     settings = Settings.from_env({"REELHOUSE_HOME": str(tmp_path)}).with_overrides(
@@ -147,16 +148,8 @@ def test_three_brokers_replicate_the_topic_and_ingestion_survives_losing_one(spa
         assert "report" in during, "the producer failed"
         total = before.sent + during["report"].sent
 
-        def landed() -> list[tuple[int, int]]:
-            rows = []
-            for table in (BRONZE, QUARANTINE):
-                frame = spark.read.format("delta").load(str(settings.table_path(*table)))
-                rows += [(r.kafka_partition, r.kafka_offset) for r in frame.select("kafka_partition",
-                                                                                  "kafka_offset").collect()]
-            return rows
-
         deadline = time.monotonic() + 240
-        while len(rows := landed()) < total:
+        while len(rows := landed_offsets(spark, settings)) < total:
             assert stream.poll() is None, stream_log.read_text()[-2000:]
             assert time.monotonic() < deadline, f"only {len(rows)} of {total} landed"
             time.sleep(1)
