@@ -7,15 +7,23 @@ A table that is not there raises `MissingTable`, whose message says what fills i
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 import pyarrow as pa
 from deltalake import DeltaTable, QueryBuilder
+from deltalake.exceptions import CommitFailedError
 
 from foundation.delta import is_delta_table
 from foundation.errors import ReelhouseError
+
+
+T = TypeVar("T")
+COMMIT_ATTEMPTS = 8
 
 
 class MissingTable(ReelhouseError):
@@ -32,6 +40,21 @@ def open_table(path: Path, missing: str | None = None) -> DeltaTable:
 def version(path: Path) -> int | None:
     """The table's current version, None when there is no table."""
     return DeltaTable(str(path)).version() if is_delta_table(path) else None
+
+
+def commit_retrying(path: Path, write: Callable[[DeltaTable], T], attempts: int = COMMIT_ATTEMPTS) -> T:
+    """`write(table)` on the table's latest version; when its commit conflicts with another
+    process's (a `reelhouse maintain` OPTIMIZE rewrote files the write read), again on the new latest.
+
+    delta-rs itself retries only commits that conflict with nothing. A failed commit wrote
+    nothing, so a repeat is safe; `write` must read what it needs from the `table` it is given.
+    """
+    for attempt in range(1, attempts):
+        try:
+            return write(DeltaTable(str(path)))
+        except CommitFailedError:
+            time.sleep(0.05 * 2 ** attempt)  # back off from a writer that keeps committing
+    return write(DeltaTable(str(path)))  # the last attempt's conflict reaches the caller
 
 
 def query_arrow(sql: str, **tables: DeltaTable | Path) -> pa.Table:

@@ -46,17 +46,19 @@ def upsert(path: Path, rows: pd.DataFrame, schema: pa.Schema, keys: tuple[str, .
     skip files that cannot match; columns in `keep` hold their first value. Merging the same
     rows again gives the same table, so a replayed micro-batch changes nothing.
     """
-    table = DeltaTable(str(path))
     source = pa.Table.from_pandas(rows[schema.names], schema=schema, preserve_index=False)
     predicate = " and ".join(f"t.{key} = s.{key}" for key in keys)
     if since:
         predicate += f" and t.{since} >= {delta_rs.literal(rows[since].min())}"
-    (
-        table.merge(source, predicate, source_alias="s", target_alias="t")
-        .when_matched_update({c: f"s.{c}" for c in schema.names if c not in keep})
-        .when_not_matched_insert_all()
-        .execute()
-    )
-    if table.version() % COMPACT_EVERY == 0:
-        table.optimize.compact()
 
+    def merge(table: DeltaTable) -> int:
+        (
+            table.merge(source, predicate, source_alias="s", target_alias="t")
+            .when_matched_update({c: f"s.{c}" for c in schema.names if c not in keep})
+            .when_not_matched_insert_all()
+            .execute()
+        )
+        return table.version()
+
+    if delta_rs.commit_retrying(path, merge) % COMPACT_EVERY == 0:
+        delta_rs.commit_retrying(path, lambda table: table.optimize.compact())

@@ -112,14 +112,17 @@ def ensure_tables(settings: Settings) -> None:
 def append_views_once(settings: Settings, views: pd.DataFrame, app_id: str, batch_id: int) -> bool:
     """Append the batch's views unless this app already committed this batch; True if written."""
     path = settings.table_path(*USER_VIEWS_LIVE)
-    table = DeltaTable(str(path))
-    done = table.transaction_version(app_id)
-    if done is not None and done >= batch_id:
-        return False
     data = pa.Table.from_pandas(views[list(HISTORY_SCHEMA.names)], schema=HISTORY_SCHEMA, preserve_index=False)
-    write_deltalake(table, data, mode="append",
-                    commit_properties=CommitProperties(app_transactions=[Transaction(app_id, batch_id)]))
-    return True
+
+    def append(table: DeltaTable) -> bool:
+        done = table.transaction_version(app_id)
+        if done is not None and done >= batch_id:
+            return False
+        write_deltalake(table, data, mode="append",
+                        commit_properties=CommitProperties(app_transactions=[Transaction(app_id, batch_id)]))
+        return True
+
+    return delta_rs.commit_retrying(path, append)
 
 
 def merge_lists(settings: Settings, lists: pd.DataFrame, k: int, computed_at: pd.Timestamp) -> None:
@@ -132,16 +135,19 @@ def merge_lists(settings: Settings, lists: pd.DataFrame, k: int, computed_at: pd
     source = padded.merge(lists, on=["user_id", "rank"], how="left").assign(computed_at=computed_at)
     data = pa.Table.from_pandas(source[list(LIVE_SCHEMA.names)], schema=LIVE_SCHEMA, preserve_index=False)
     changed = " or ".join(f"(t.{c} is distinct from s.{c})" for c in CONTENT)
-    table = DeltaTable(str(path))
-    (
-        table.merge(data, "t.user_id = s.user_id and t.rank = s.rank", source_alias="s", target_alias="t")
-        .when_matched_delete("s.video_id is null")
-        .when_matched_update_all(f"s.video_id is not null and ({changed})")
-        .when_not_matched_insert_all("s.video_id is not null")
-        .execute()
-    )
-    if table.version() % COMPACT_EVERY == 0:
-        table.optimize.compact()
+
+    def merge(table: DeltaTable) -> int:
+        (
+            table.merge(data, "t.user_id = s.user_id and t.rank = s.rank", source_alias="s", target_alias="t")
+            .when_matched_delete("s.video_id is null")
+            .when_matched_update_all(f"s.video_id is not null and ({changed})")
+            .when_not_matched_insert_all("s.video_id is not null")
+            .execute()
+        )
+        return table.version()
+
+    if delta_rs.commit_retrying(path, merge) % COMPACT_EVERY == 0:
+        delta_rs.commit_retrying(path, lambda table: table.optimize.compact())
 
 
 def read_lists(settings: Settings) -> pd.DataFrame:

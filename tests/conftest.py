@@ -6,6 +6,7 @@ import itertools
 import os
 import subprocess
 import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -35,6 +36,32 @@ def settings(test_home: Path) -> Settings:
 @pytest.fixture(scope="session")
 def spark(settings: Settings):
     return build_spark(settings, "reelhouse-tests")
+
+
+@pytest.fixture
+def compact_meanwhile(spark):
+    """Start Spark's OPTIMIZE of a table `times` times in a thread: Spark's JVM is another process
+    than the test's delta-rs writer, so their commits race as `maintain`'s and the live jobs' do.
+    Returns the thread; its `errors` lists what an OPTIMIZE raised."""
+    threads = []
+
+    def start(path: Path, times: int) -> threading.Thread:
+        def compact() -> None:
+            for _ in range(times):
+                try:
+                    spark.sql(f"optimize delta.`{path}`").collect()
+                except Exception as error:  # noqa: BLE001 - a lost race of OPTIMIZE's own is allowed, and counted
+                    thread.errors.append(error)
+
+        thread = threading.Thread(target=compact, daemon=True)
+        thread.errors = []
+        thread.start()
+        threads.append(thread)
+        return thread
+
+    yield start
+    for thread in threads:
+        thread.join()
 
 
 @pytest.fixture(scope="session")

@@ -45,10 +45,15 @@ MIN_RETENTION_HOURS = 168.0
 ZORDER_CANDIDATES = ("event_date", "activity_date", "region", "video_id")
 # Delta collects statistics on this many leading data columns unless a table says otherwise
 DEFAULT_INDEXED_COLUMNS = 32
-# The monitor MERGEs into these with delta-rs every second and compacts them itself
-# (ingestion.delta_rs.COMPACT_EVERY): an OPTIMIZE committing between a MERGE's read and its commit
-# would fail that MERGE with a commit conflict, and with it the monitor's stream. VACUUM is safe.
-SELF_COMPACTED = frozenset({("gold", "qoe_live"), ("gold", "qoe_alerts")})
+# Live jobs MERGE into these with delta-rs every few seconds and compact them themselves
+# (COMPACT_EVERY commits): an OPTIMIZE committing between a MERGE's read and its commit costs
+# that MERGE a retry (foundation.delta_rs.commit_retrying), and a long OPTIMIZE mostly loses its
+# own race to the next MERGE, so maintain leaves them to their job. VACUUM is safe.
+SELF_COMPACTED = {
+    ("gold", "qoe_live"): "the monitor",
+    ("gold", "qoe_alerts"): "the monitor",
+    ("gold", "user_recommendations_live"): "the live recommender",
+}
 
 
 @dataclass(frozen=True)
@@ -206,7 +211,7 @@ def zorder_columns(state: TableState) -> tuple[str, ...]:
 def plan_optimize(state: TableState, partition_files: list[tuple[dict[str, str | None], int]]) -> OptimizePlan:
     """What OPTIMIZE should do to the table, given its data files per partition."""
     if (state.layer, state.name) in SELF_COMPACTED:
-        return OptimizePlan(skip="compacted by the monitor that merges into it")
+        return OptimizePlan(skip=f"compacted by {SELF_COMPACTED[state.layer, state.name]} that merges into it")
     if state.num_files == 0:
         return OptimizePlan(skip="empty")
     if state.clustering_columns:
