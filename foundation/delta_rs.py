@@ -21,7 +21,6 @@ from deltalake.exceptions import CommitFailedError
 from foundation.delta import is_delta_table
 from foundation.errors import ReelhouseError
 
-
 T = TypeVar("T")
 COMMIT_ATTEMPTS = 8
 
