@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,8 +55,8 @@ class StreamReport:
 class BatchWriter:
     """The stream's foreachBatch function: one micro-batch into bronze and its quarantine, once.
 
-    `records` keeps each batch's Kafka record count: Spark's numInputRows counts a batch read
-    twice (bronze, then its rejected records) twice.
+    `records` keeps each batch's Kafka record count until its progress is recorded: Spark's
+    numInputRows counts a batch read twice (bronze, then its rejected records) twice.
     """
 
     def __init__(self, settings: Settings, app_id: str):
@@ -81,6 +82,33 @@ class BatchWriter:
         # a second pass over the batch, written by the executors: a burst of large malformed
         # records must never be gathered on the driver
         io.append_once(to_quarantine(parsed, ingested_at), self.quarantine_path, self.app_id, batch_id)
+
+
+class ProgressLedger:
+    """The batches the stream recorded in its progress table: totals for its report, and the keys
+    of the latest batches only. Spark reports its last 100 (spark.sql.streaming.numRecentProgressUpdates),
+    so remembering more than that never records a batch twice, and a stream that runs for months
+    keeps nothing per batch."""
+
+    def __init__(self, remember: int = 1_000):
+        self.recent: deque[tuple[str, int]] = deque(maxlen=remember)
+        self.batches = 0
+        self.input_rows = 0
+        self.busy_ms = 0
+
+    def take(self, progress: list[dict], records: dict[int, int]) -> list[io.ProgressRow]:
+        """Rows for the batches in `progress` not taken before (idle triggers, with no input, are
+        not batches); the writer's count of each batch taken leaves `records`."""
+        seen = set(self.recent)
+        fresh = [p for p in progress if p["numInputRows"] > 0 and (p["runId"], p["batchId"]) not in seen]
+        rows = io.progress_rows(fresh, records)
+        for row in rows:
+            self.recent.append((row.run_id, row.batch_id))
+            records.pop(row.batch_id, None)
+        self.batches += len(rows)
+        self.input_rows += sum(r.num_input_rows for r in rows)
+        self.busy_ms += sum(r.duration_ms for r in rows)
+        return rows
 
 
 def run(settings: Settings, options: StreamOptions) -> StreamReport:
@@ -109,16 +137,10 @@ def run(settings: Settings, options: StreamOptions) -> StreamReport:
 
     started = time.monotonic()
     query = writer.start()
-    recorded: list[io.ProgressRow] = []
+    ledger = ProgressLedger()
 
     def record_progress() -> None:
-        seen = {(row.run_id, row.batch_id) for row in recorded}
-        # idle triggers report progress too; only batches that moved data are recorded
-        fresh = [p for p in io.query_progress(query)
-                 if p["numInputRows"] > 0 and (p["runId"], p["batchId"]) not in seen]
-        rows = io.progress_rows(fresh, write_batch.records)
-        io.append_progress(spark, progress_path, rows)
-        recorded.extend(rows)
+        io.append_progress(spark, progress_path, ledger.take(io.query_progress(query), write_batch.records))
 
     try:
         while query.isActive:
@@ -132,13 +154,12 @@ def run(settings: Settings, options: StreamOptions) -> StreamReport:
     except StreamingQueryException as error:
         raise ReelhouseError(failure_message(str(error), settings.topic)) from error
     record_progress()
-    rows = sum(r.num_input_rows for r in recorded)
-    busy_seconds = sum(r.duration_ms for r in recorded) / 1000
+    busy_seconds = ledger.busy_ms / 1000
     return StreamReport(
-        batches=len(recorded),
-        input_rows=rows,
+        batches=ledger.batches,
+        input_rows=ledger.input_rows,
         seconds=time.monotonic() - started,
-        rows_per_second=rows / busy_seconds if busy_seconds else 0.0,
+        rows_per_second=ledger.input_rows / busy_seconds if busy_seconds else 0.0,
     )
 
 

@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from foundation.errors import ReelhouseError
 from ingestion.generator import GeneratorOptions
 from ingestion.io import committed_batch, writer_app_id
-from ingestion.jobs.stream import StreamOptions, reset, run
+from ingestion.jobs.stream import ProgressLedger, StreamOptions, reset, run
 from ingestion.producer import produce
 from ingestion.tables import BRONZE, PROGRESS, QUARANTINE, STREAM_CHECKPOINT
 from reelhouse.services.kafka import end_offsets, ensure_topic
@@ -225,3 +225,23 @@ def test_a_reset_after_what_bronze_holds_loses_nothing_and_a_recreated_topic_is_
         str(settings.table_path(*BRONZE)))
     with pytest.raises(ReelhouseError, match="deleted and re-created"):
         reset(elsewhere)
+
+
+def _progress(batch_id: int, input_rows: int) -> dict:
+    return {"id": "q", "runId": "r", "batchId": batch_id, "timestamp": "2026-12-03T08:00:00.000Z",
+            "numInputRows": input_rows, "durationMs": {"triggerExecution": 500}, "sources": []}
+
+
+def test_a_long_running_stream_records_every_batch_once_and_keeps_nothing_per_batch():
+    ledger, counted, reported, taken = ProgressLedger(remember=300), {}, [], []
+    for batch_id in range(5_000):
+        counted[batch_id] = 10 + batch_id % 7  # the writer's count; Spark's counts the two reads
+        reported += [_progress(batch_id, 2 * counted[batch_id]), _progress(batch_id, 0)]  # and an idle trigger
+        if batch_id % 3 == 0:  # the progress loop runs every few batches and sees Spark's last 100 reports
+            taken += ledger.take(reported[-100:], counted)
+    taken += ledger.take(reported[-100:], counted)
+
+    assert [(r.batch_id, r.num_input_rows) for r in taken] == [(b, 10 + b % 7) for b in range(5_000)]
+    assert (ledger.batches, ledger.input_rows, ledger.busy_ms) == (
+        5_000, sum(10 + b % 7 for b in range(5_000)), 5_000 * 500)
+    assert counted == {} and len(ledger.recent) == 300
