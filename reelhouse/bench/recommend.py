@@ -76,6 +76,10 @@ def bench_recommend(settings: Settings, interactions: Path | None = None,
     }
 
 
+def _say(line: str) -> None:
+    print(f"bench recommend: {line}", flush=True)
+
+
 def _pandas(frame) -> pd.DataFrame:
     rows = frame.toPandas()
     rows["event_at"] = pd.to_datetime(rows.event_at, utc=True)
@@ -102,11 +106,17 @@ def _dataset(spark: SparkSession, name: str, views: pd.DataFrame, catalog: live.
     train, test = split_in_time(views)
     started = time.perf_counter()
     chosen_by = "reelhouse train's search on this table version" if params else "a search on the training part"
+    _say(f"{name}: {len(views):,} views, {len(train):,} to train on; ALS parameters from {chosen_by}")
     params = params or _tuned(spark, train, grid)
     model, frozen = _fit(spark, train, params)
     fitted = time.perf_counter()
     every = max(1, len(test) // MAX_SCORED_VIEWS)
+    _say(f"{name}: ALS {params.label()} fitted in {fitted - started:.0f} s; replaying {len(test):,} views "
+         f"(scoring every {every})")
     report = replay(train, test, model, frozen, catalog, K, every)
+    result = report.as_dict()
+    _say(f"{name}: NDCG@{K} over popularity " + ", ".join(
+        f"{model_name} {ratio:.2f}x" for model_name, ratio in result["ndcg_over_popularity"].items()))
     return {
         "dataset": name,
         "views": len(views),
@@ -114,7 +124,7 @@ def _dataset(spark: SparkSession, name: str, views: pd.DataFrame, catalog: live.
         "params": params.label(),
         "params_chosen_by": chosen_by,
         "scored_every": every,
-        **report.as_dict(),
+        **result,
         "fit_seconds": round(fitted - started, 1),
         "replay_seconds": round(time.perf_counter() - fitted, 1),
     }

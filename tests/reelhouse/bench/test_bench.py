@@ -55,7 +55,7 @@ def test_bench_ml_scores_every_model_and_the_oracle_on_small_data(spark, generat
     assert result["recommend_cli"] == {"skipped": "no gold.user_recommendations: run `reelhouse train` first"}
 
 
-def test_bench_recommend_judges_every_model_on_the_next_view(spark, generated_views, tmp_path):
+def test_bench_recommend_judges_every_model_on_the_next_view(spark, generated_views, tmp_path, capsys):
     import csv
 
     from foundation.settings import Settings
@@ -86,3 +86,9 @@ def test_bench_recommend_judges_every_model_on_the_next_view(spark, generated_vi
             assert 0 <= scores["ndcg"] <= scores["hr"] <= 1
     assert demo["models"]["realtime"]["hr"] > 0
     assert 0 < demo["oracle_held_out"]["ndcg"] <= 1
+    said = capsys.readouterr().out  # a run of many minutes says where it is
+    for data in (demo, file):
+        assert f"bench recommend: {data['dataset']}: ALS {data['params']} fitted in" in said
+        realtime = data["ndcg_over_popularity"]["realtime"]
+        assert f"bench recommend: {data['dataset']}: NDCG@10 over popularity" in said
+        assert f"realtime {realtime:.2f}x" in said
