@@ -7,6 +7,8 @@ Delta tables directly with delta-rs, not through the endpoint.
 
 from __future__ import annotations
 
+import os
+import ssl
 import subprocess
 import sys
 import time
@@ -217,13 +219,7 @@ def test_a_client_switching_file_reads_on_in_its_session_still_cannot_read_a_fil
 
 def test_a_secret_in_the_hiveconf_file_is_on_no_command_line_and_in_no_readable_file(endpoint):
     settings, _, _ = endpoint
-    seen_in = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if SECRET.encode() in cmdline.read_bytes():
-                seen_in.append(str(cmdline))
-        except OSError:  # a process that ended meanwhile
-            continue
+    seen_in = _command_lines_with(SECRET)
     for path in settings.home.rglob("*"):
         readable_by_others = path.is_file() and (path.stat().st_mode & 0o044
                                                  or not _owner_only_folder(path.parent, settings.home))
@@ -236,6 +232,18 @@ def test_a_secret_in_the_hiveconf_file_is_on_no_command_line_and_in_no_readable_
     assert hive_site.stat().st_mode & 0o777 == 0o600 and hive_site.parent.stat().st_mode & 0o777 == 0o700
 
 
+def _command_lines_with(secret: str) -> list[str]:
+    """The /proc/<pid>/cmdline files of running processes that show `secret`."""
+    seen_in = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if secret.encode() in cmdline.read_bytes():
+                seen_in.append(str(cmdline))
+        except OSError:  # a process that ended meanwhile
+            continue
+    return seen_in
+
+
 def _owner_only_folder(folder, home):
     """True when some folder between `folder` and `home` lets only its owner in."""
     while folder != home.parent:
@@ -245,27 +253,73 @@ def _owner_only_folder(folder, home):
     return False
 
 
-def test_with_ldap_switched_on_a_client_without_valid_credentials_is_refused(endpoint, reelhouse_env, tmp_path):
+def _tls_keystore(directory: Path) -> tuple[Path, Path, str]:
+    """A self-signed key for 127.0.0.1 (JKS, as HiveServer2 reads it) and its certificate for clients;
+    keytool takes the password from the environment, never its command line."""
+    password = "tls-keystore-7d0b"
+    keystore, certificate = directory / "endpoint.jks", directory / "endpoint.pem"
+    env = {**os.environ, "KEYSTORE_PASSWORD": password}
+    for command in (
+        ["-genkeypair", "-alias", "endpoint", "-keyalg", "RSA", "-keysize", "2048", "-validity", "2",
+         "-dname", "CN=127.0.0.1", "-ext", "SAN=ip:127.0.0.1", "-storetype", "JKS", "-keystore", str(keystore),
+         "-storepass:env", "KEYSTORE_PASSWORD", "-keypass:env", "KEYSTORE_PASSWORD"],
+        ["-exportcert", "-rfc", "-alias", "endpoint", "-keystore", str(keystore),
+         "-storepass:env", "KEYSTORE_PASSWORD", "-file", str(certificate)],
+    ):
+        subprocess.run(["keytool", *command], env=env, check=True, capture_output=True)
+    return keystore, certificate, password
+
+
+def _tls_connect(port: int, certificate: Path, username: str, password: str):
+    """A HiveServer2 client over TLS that checks the server's certificate, logging in with LDAP."""
+    import thrift_sasl
+    from pyhive.hive import get_installed_sasl
+    from thrift.transport.TSSLSocket import TSSLSocket
+
+    context = ssl.create_default_context(cafile=str(certificate))
+    socket = TSSLSocket("127.0.0.1", port, ssl_context=context, server_hostname="127.0.0.1")
+    transport = thrift_sasl.TSaslClientTransport(
+        lambda: get_installed_sasl(host="127.0.0.1", sasl_auth="PLAIN", username=username, password=password),
+        "PLAIN", socket)
+    return hive.connect(thrift_transport=transport, username=username)
+
+
+def test_with_tls_and_ldap_switched_on_a_client_without_valid_credentials_is_refused(
+        endpoint, reelhouse_env, tmp_path):
     settings, _, _ = endpoint
     port = processes.free_port(32000)
     log = tmp_path / "serve.log"
+    keystore, certificate, keystore_password = _tls_keystore(tmp_path)
+    secrets = tmp_path / "tls-secrets.conf"
+    secrets.write_text(f"hive.server2.keystore.password={keystore_password}\n")
+    secrets.chmod(0o600)
     # an LDAP server nobody runs: no password can pass, and the endpoint must have asked it
     server = subprocess.Popen(
         [sys.executable, "-m", "reelhouse.cli", "serve", "run", "--port", str(port),
          "--hiveconf", "hive.server2.authentication=LDAP",
-         "--hiveconf", "hive.server2.authentication.ldap.url=ldap://127.0.0.1:1"],
+         "--hiveconf", "hive.server2.authentication.ldap.url=ldap://127.0.0.1:1",
+         "--hiveconf", "hive.server2.use.SSL=true", "--hiveconf", f"hive.server2.keystore.path={keystore}",
+         "--hiveconf-file", str(secrets)],
         env=reelhouse_env(settings), stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 180
         while not processes.port_open("127.0.0.1", port):
             assert server.poll() is None and time.monotonic() < deadline, "the endpoint did not start"
             time.sleep(0.5)
+        # over TLS, with the server's certificate checked, the login reaches LDAP and is refused
         with pytest.raises(Exception, match="Error validating the login"):
-            hive.connect(host="127.0.0.1", port=port, username="analyst", password="guess", auth="LDAP").cursor() \
-                .execute("select 1")
+            _tls_connect(port, certificate, "analyst", "guess").cursor().execute("select 1")
         # HiveServer2 logs through log4j: into the endpoint's log under <home>/_logs/
         jvm_log = settings.logs_dir / "reelhouse-serve.log"
         assert "Error validating LDAP user" in jvm_log.read_text(errors="replace")
+        attempts = jvm_log.read_text(errors="replace").count("Error validating LDAP user")
+        # a client in clear gets no session: its password never reaches the login check
+        with pytest.raises(Exception) as in_clear:
+            hive.connect(host="127.0.0.1", port=port, username="analyst", password="guess", auth="LDAP").cursor() \
+                .execute("select 1")
+        assert "Error validating the login" not in str(in_clear.value)
+        assert jvm_log.read_text(errors="replace").count("Error validating LDAP user") == attempts
+        assert _command_lines_with(keystore_password) == []
     finally:
         processes.terminate(server.pid, 30)
 
