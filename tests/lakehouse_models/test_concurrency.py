@@ -3,7 +3,7 @@
 A real broker and `reelhouse stream` running continuously while events keep arriving;
 meanwhile a `reelhouse dbt build` of the seed and the models up to gold.fct_views creates silver and gold, then a
 second build (with its tests) replaces and merges them while a reader process queries them by name,
-and `reelhouse maintain` compacts and vacuums bronze again and again, each run its own JVM.
+and `reelhouse maintain` compacts and vacuums bronze twice, each run its own JVM.
 No process may see a metastore or lock error, and no event may be lost.
 """
 
