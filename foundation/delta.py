@@ -37,6 +37,20 @@ def find_delta_tables(home: Path, layers: tuple[str, ...]) -> list[tuple[str, st
     return sorted(found)
 
 
+def compact(spark: SparkSession, path: Path) -> bool:
+    """OPTIMIZE (bin-packing) of the table at `path`, through Delta on Spark. Its conflict check
+    refuses to commit over another process's compaction of the same files; delta-rs 1.6's
+    `optimize.compact` does not (both commit, and every row is then there twice), so the live
+    jobs that write with delta-rs compact with this. False when another writer won: next time."""
+    from delta.exceptions import DeltaConcurrentModificationException
+
+    try:
+        spark.sql(f"optimize delta.`{path}`").collect()
+        return True
+    except DeltaConcurrentModificationException:
+        return False
+
+
 def delta_snapshot(spark: SparkSession, path: Path):
     """Delta's own (JVM) snapshot of the table at `path`, cached by Delta between calls."""
     jvm = spark.sparkContext._jvm

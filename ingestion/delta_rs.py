@@ -15,7 +15,7 @@ from deltalake import DeltaTable, Field
 from foundation import delta_rs
 from foundation.delta import is_delta_table
 
-COMPACT_EVERY = 200  # commits between compactions of a table that is merged into every second
+COMPACT_EVERY = 200  # commits between compactions (foundation.delta.compact) of a table merged into every second
 
 
 def ensure_table(path: Path, schema: pa.Schema) -> None:
@@ -39,12 +39,13 @@ def count(path: Path) -> int:
 
 
 def upsert(path: Path, rows: pd.DataFrame, schema: pa.Schema, keys: tuple[str, ...], since: str | None = None,
-           keep: tuple[str, ...] = ()) -> None:
+           keep: tuple[str, ...] = ()) -> int:
     """MERGE `rows` into the table at `path` by `keys`: replace matches, insert the rest.
 
     `since` (a timestamp column whose minimum over `rows` bounds the match) lets delta-rs
     skip files that cannot match; columns in `keep` hold their first value. Merging the same
-    rows again gives the same table, so a replayed micro-batch changes nothing.
+    rows again gives the same table, so a replayed micro-batch changes nothing. Returns the
+    version committed; the caller compacts every COMPACT_EVERY versions, with Spark.
     """
     source = pa.Table.from_pandas(rows[schema.names], schema=schema, preserve_index=False)
     predicate = " and ".join(f"t.{key} = s.{key}" for key in keys)
@@ -60,5 +61,4 @@ def upsert(path: Path, rows: pd.DataFrame, schema: pa.Schema, keys: tuple[str, .
         )
         return table.version()
 
-    if delta_rs.commit_retrying(path, merge) % COMPACT_EVERY == 0:
-        delta_rs.commit_retrying(path, lambda table: table.optimize.compact())
+    return delta_rs.commit_retrying(path, merge)

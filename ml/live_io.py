@@ -125,10 +125,11 @@ def append_views_once(settings: Settings, views: pd.DataFrame, app_id: str, batc
     return delta_rs.commit_retrying(path, append)
 
 
-def merge_lists(settings: Settings, lists: pd.DataFrame, k: int, computed_at: pd.Timestamp) -> None:
+def merge_lists(settings: Settings, lists: pd.DataFrame, k: int, computed_at: pd.Timestamp) -> int:
     """Write each user's list by (user, rank): rows whose content changed are updated (and keep
     nothing of the old row), new ranks inserted, ranks beyond a shorter new list deleted. An
-    unchanged row is left alone, computed_at included, so a replayed batch changes nothing."""
+    unchanged row is left alone, computed_at included, so a replayed batch changes nothing.
+    Returns the version committed; the caller compacts every COMPACT_EVERY versions, with Spark."""
     path = settings.table_path(*USER_RECOMMENDATIONS_LIVE)
     users = lists.user_id.unique()
     padded = pd.MultiIndex.from_product([users, range(1, k + 1)], names=["user_id", "rank"]).to_frame(index=False)
@@ -146,8 +147,7 @@ def merge_lists(settings: Settings, lists: pd.DataFrame, k: int, computed_at: pd
         )
         return table.version()
 
-    if delta_rs.commit_retrying(path, merge) % COMPACT_EVERY == 0:
-        delta_rs.commit_retrying(path, lambda table: table.optimize.compact())
+    return delta_rs.commit_retrying(path, merge)
 
 
 def read_lists(settings: Settings) -> pd.DataFrame:

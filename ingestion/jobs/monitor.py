@@ -27,6 +27,7 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from foundation.delta import compact
 from foundation.errors import ReelhouseError
 from foundation.settings import Settings
 from ingestion import alerting, delta_rs, io, qoe
@@ -69,7 +70,9 @@ def live_writer(settings: Settings) -> Callable[[DataFrame, int], None]:
         if updated.empty:  # no event in this trigger
             return
         updated = alerting.with_ratios(updated).assign(updated_at=pd.Timestamp.now(tz="UTC"))
-        delta_rs.upsert(live_path, updated, alerting.LIVE_SCHEMA, alerting.LIVE_KEYS, since="window_start")
+        version = delta_rs.upsert(live_path, updated, alerting.LIVE_SCHEMA, alerting.LIVE_KEYS, since="window_start")
+        if version % delta_rs.COMPACT_EVERY == 0:
+            compact(windows.sparkSession, live_path)
 
     return write_batch
 
@@ -87,8 +90,10 @@ def alert_writer(settings: Settings, rules: AlertRules) -> Callable[[DataFrame, 
         history = alerting.pair_windows(delta_rs.rows_since(live_path, "window_start", horizon))
         raised = alerting.alerts(current, history, rules, now)
         if not raised.empty:
-            delta_rs.upsert(alerts_path, raised, alerting.ALERTS_SCHEMA, alerting.ALERT_KEYS, since="window_start",
-                            keep=("raised_at",))
+            version = delta_rs.upsert(alerts_path, raised, alerting.ALERTS_SCHEMA, alerting.ALERT_KEYS,
+                                      since="window_start", keep=("raised_at",))
+            if version % delta_rs.COMPACT_EVERY == 0:
+                compact(windows.sparkSession, alerts_path)
 
     return write_batch
 

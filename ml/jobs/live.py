@@ -28,12 +28,13 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from foundation.delta import compact
 from foundation.errors import ReelhouseError
 from foundation.settings import Settings
 from ingestion.io import event_time_bounds, query_progress, read_kafka_stream
 from ingestion.transforms import parse_kafka_records
 from ml import live, live_io
-from ml.tables import LIVE_CHECKPOINT
+from ml.tables import LIVE_CHECKPOINT, USER_RECOMMENDATIONS_LIVE
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,10 @@ class LiveRecommender:
                  for row in live.recommend_rows(u, self.histories.users[u], self.model, self.catalog, self.popular,
                                                 self.k)]
         if lists:
-            live_io.merge_lists(self.settings, pd.DataFrame(lists, columns=list(live.LIVE_COLUMNS)), self.k,
-                                pd.Timestamp.now(tz="UTC"))
+            version = live_io.merge_lists(self.settings, pd.DataFrame(lists, columns=list(live.LIVE_COLUMNS)),
+                                          self.k, pd.Timestamp.now(tz="UTC"))
+            if version % live_io.COMPACT_EVERY == 0:
+                compact(frame.sparkSession, self.settings.table_path(*USER_RECOMMENDATIONS_LIVE))
         self.views += len(fresh)
         self.users_updated += len(rebuilt)
 
