@@ -25,6 +25,7 @@ from foundation.delta import find_delta_tables
 from foundation.errors import ReelhouseError
 from foundation.settings import Settings
 from foundation.spark import build_spark
+from reelhouse.dbt_runner import PROJECT_DIR
 from reelhouse.maintenance import io
 from reelhouse.maintenance.plan import (
     MaintenanceReport,
@@ -42,6 +43,7 @@ __all__ = ["DEFAULT_LAYERS", "LAYERS", "format_report", "report_json", "run"]
 
 LAYERS = ("bronze", "silver", "gold", "ops")
 DEFAULT_LAYERS = ("bronze", "gold")
+SEEDS_FOLDER = "lakehouse_models/seeds"  # dbt_project.yml's seed-paths; seeds land in bronze (+schema)
 
 
 def run(
@@ -68,16 +70,17 @@ def run(
     started = time.monotonic()
     spark = build_spark(settings, "reelhouse-maintain")
     report = MaintenanceReport(str(settings.home), list(layers), retention_hours, force_retention, dry_run)
+    seeds = frozenset(("bronze", csv.stem) for csv in (PROJECT_DIR / SEEDS_FOLDER).glob("*.csv"))
     for layer, name, path in find_delta_tables(settings.home, layers):
-        report.tables.append(_maintain_table(spark, layer, name, path, report, optimize, vacuum))
+        report.tables.append(_maintain_table(spark, layer, name, path, report, optimize, vacuum, seeds))
     report.seconds = time.monotonic() - started
     return report
 
 
 def _maintain_table(spark, layer: str, name: str, path: Path, report: MaintenanceReport,
-                    optimize: bool, vacuum: bool) -> TableReport:
+                    optimize: bool, vacuum: bool, seeds: frozenset[tuple[str, str]]) -> TableReport:
     before = io.describe(spark, layer, name, path)
-    plan = plan_optimize(before, io.partition_file_counts(spark, path, before.partition_columns))
+    plan = plan_optimize(before, io.partition_file_counts(spark, path, before.partition_columns), seeds)
     result = TableReport(
         before.table, list(plan.zorder_by),
         partitions_optimized=None if plan.partitions is None or plan.skip else len(plan.partitions),

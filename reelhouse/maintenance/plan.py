@@ -208,8 +208,13 @@ def zorder_columns(state: TableState) -> tuple[str, ...]:
                  if c in state.columns and c not in state.partition_columns and c in with_stats)
 
 
-def plan_optimize(state: TableState, partition_files: list[tuple[dict[str, str | None], int]]) -> OptimizePlan:
-    """What OPTIMIZE should do to the table, given its data files per partition."""
+def plan_optimize(state: TableState, partition_files: list[tuple[dict[str, str | None], int]],
+                  seeds: frozenset[tuple[str, str]] = frozenset()) -> OptimizePlan:
+    """What OPTIMIZE should do to the table, given its data files per partition. `seeds` are the
+    (layer, name) of dbt seeds: every `dbt build` replaces them whole, so compacting one is wasted,
+    and an OPTIMIZE committing during the build's replace fails that build (ConcurrentAppendException)."""
+    if (state.layer, state.name) in seeds:
+        return OptimizePlan(skip="a dbt seed, replaced whole by every build")
     if (state.layer, state.name) in SELF_COMPACTED:
         return OptimizePlan(skip=f"compacted by {SELF_COMPACTED[state.layer, state.name]} that merges into it")
     if state.num_files == 0:

@@ -126,14 +126,13 @@ def test_stream_dbt_and_readers_run_together_without_errors_or_loss(
         if reader and reader.poll() is None:
             reader.kill()
 
-    # every run maintained the stream's table; the dbt build replacing its seed beside it may beat
-    # an OPTIMIZE of that seed, which `maintain` reports as a conflict and exits 1 for
+    # every run maintained bronze without a conflict (it leaves the seed the builds replace alone: an
+    # OPTIMIZE of it during a build failed the build)
     assert len(maintained) == MAINTAIN_RUNS, maintained
     for run in maintained:
-        assert run.returncode in (0, 1), run.stderr[-2000:]
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
         notes = {t["table"]: t["note"] for t in json.loads(run.stdout)["tables"]}
-        assert not notes["bronze/playback_events"].startswith("conflict"), notes
-        assert (run.returncode == 1) == any(note.startswith("conflict") for note in notes.values()), run.stderr
+        assert not any(note.startswith("conflict") for note in notes.values()), notes
     history = DeltaTable.forPath(spark, str(settings.table_path(*BRONZE))).history().select("version", "operation")
     optimized = [r.version for r in history.where("operation = 'OPTIMIZE'").collect()]
     appended = [r.version for r in history.where("operation != 'OPTIMIZE'").collect()]

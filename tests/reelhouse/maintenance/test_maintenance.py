@@ -74,6 +74,9 @@ def test_plan_z_orders_only_partitions_with_several_files():
     assert plan_optimize(_state(["region"], layer="gold", name="qoe_live"), []).skip is not None
     assert plan_optimize(_state(["user_id"], layer="gold", name="user_recommendations_live"), []).skip \
         == "compacted by the live recommender that merges into it"
+    seed = _state(["video_id", "genre"], layer="bronze", name="catalog_videos")
+    assert plan_optimize(seed, [], frozenset({("bronze", "catalog_videos")})).skip \
+        == "a dbt seed, replaced whole by every build"
     bin_packing = plan_optimize(_state(["reason"], ["ingested_date"]), [({"ingested_date": "x"}, 1)])
     assert (bin_packing.zorder_by, bin_packing.partitions, bin_packing.skip) == ((), None, None)
 
