@@ -37,12 +37,16 @@ def find_delta_tables(home: Path, layers: tuple[str, ...]) -> list[tuple[str, st
     return sorted(found)
 
 
-def compact(spark: SparkSession, path: Path) -> bool:
-    """OPTIMIZE (bin-packing) of the table at `path`, through Delta on Spark. Its conflict check
-    refuses to commit over another process's compaction of the same files; delta-rs 1.6's
-    `optimize.compact` does not (both commit, and every row is then there twice), so the live
-    jobs that write with delta-rs compact with this. False when another writer won: next time."""
+def compact(spark: SparkSession, path: Path, version: int | None = None, every: int = 1) -> bool:
+    """OPTIMIZE (bin-packing) of the table at `path`, through Delta on Spark; with `version` (the
+    one a writer just committed), only every `every` versions. Its conflict check refuses to commit
+    over another process's compaction of the same files; delta-rs 1.6's `optimize.compact` does not
+    (both commit, and every row is then there twice), so the live jobs that write with delta-rs
+    compact with this. False when not due, or when another writer won: next time."""
     from delta.exceptions import DeltaConcurrentModificationException
+
+    if version is not None and version % every:
+        return False
 
     try:
         spark.sql(f"optimize delta.`{path}`").collect()

@@ -71,8 +71,7 @@ def live_writer(settings: Settings) -> Callable[[DataFrame, int], None]:
             return
         updated = alerting.with_ratios(updated).assign(updated_at=pd.Timestamp.now(tz="UTC"))
         version = delta_rs.upsert(live_path, updated, alerting.LIVE_SCHEMA, alerting.LIVE_KEYS, since="window_start")
-        if version % delta_rs.COMPACT_EVERY == 0:
-            compact(windows.sparkSession, live_path)
+        compact(windows.sparkSession, live_path, version, delta_rs.COMPACT_EVERY)
 
     return write_batch
 
@@ -92,8 +91,7 @@ def alert_writer(settings: Settings, rules: AlertRules) -> Callable[[DataFrame, 
         if not raised.empty:
             version = delta_rs.upsert(alerts_path, raised, alerting.ALERTS_SCHEMA, alerting.ALERT_KEYS,
                                       since="window_start", keep=("raised_at",))
-            if version % delta_rs.COMPACT_EVERY == 0:
-                compact(windows.sparkSession, alerts_path)
+            compact(windows.sparkSession, alerts_path, version, delta_rs.COMPACT_EVERY)
 
     return write_batch
 

@@ -117,8 +117,8 @@ class LiveRecommender:
         if lists:
             version = live_io.merge_lists(self.settings, pd.DataFrame(lists, columns=list(live.LIVE_COLUMNS)),
                                           self.k, pd.Timestamp.now(tz="UTC"))
-            if version % live_io.COMPACT_EVERY == 0:
-                compact(frame.sparkSession, self.settings.table_path(*USER_RECOMMENDATIONS_LIVE))
+            compact(frame.sparkSession, self.settings.table_path(*USER_RECOMMENDATIONS_LIVE), version,
+                    live_io.COMPACT_EVERY)
         self.views += len(fresh)
         self.users_updated += len(rebuilt)
 

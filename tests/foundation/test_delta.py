@@ -21,7 +21,9 @@ def test_compact_bin_packs_a_delta_rs_table_through_spark_and_keeps_every_row(sp
     for key in range(4):
         write_deltalake(str(tmp_path / "t"), pa.table({"key": [key]}), mode="append")
 
-    assert compact(spark, tmp_path / "t")
+    assert not compact(spark, tmp_path / "t", version=5, every=2)  # not due: nothing committed
+    assert DeltaTable(str(tmp_path / "t")).version() == 3
+    assert compact(spark, tmp_path / "t", version=6, every=2)
 
     table = DeltaTable(str(tmp_path / "t"))
     assert len(table.file_uris()) == 1 and sorted(table.to_pandas().key) == [0, 1, 2, 3]
