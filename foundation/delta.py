@@ -37,21 +37,42 @@ def find_delta_tables(home: Path, layers: tuple[str, ...]) -> list[tuple[str, st
     return sorted(found)
 
 
+def conflicts() -> tuple[type[Exception], ...]:
+    """What Delta raises when a commit lost to another writer's. In Python these are siblings, not
+    subclasses of DeltaConcurrentModificationException: catching that alone misses them all.
+    Importing `delta.exceptions` is what converts Delta's JVM exceptions into these: import first."""
+    from delta.exceptions import (
+        ConcurrentAppendException,
+        ConcurrentDeleteDeleteException,
+        ConcurrentDeleteReadException,
+        ConcurrentTransactionException,
+        ConcurrentWriteException,
+        DeltaConcurrentModificationException,
+        MetadataChangedException,
+        ProtocolChangedException,
+    )
+
+    return (
+        ConcurrentAppendException, ConcurrentDeleteDeleteException, ConcurrentDeleteReadException,
+        ConcurrentTransactionException, ConcurrentWriteException, DeltaConcurrentModificationException,
+        MetadataChangedException, ProtocolChangedException,
+    )
+
+
 def compact(spark: SparkSession, path: Path, version: int | None = None, every: int = 1) -> bool:
     """OPTIMIZE (bin-packing) of the table at `path`, through Delta on Spark; with `version` (the
     one a writer just committed), only every `every` versions. Its conflict check refuses to commit
     over another process's compaction of the same files; delta-rs 1.6's `optimize.compact` does not
     (both commit, and every row is then there twice), so the live jobs that write with delta-rs
     compact with this. False when not due, or when another writer won: next time."""
-    from delta.exceptions import DeltaConcurrentModificationException
-
     if version is not None and version % every:
         return False
 
+    lost_race = conflicts()  # imported before the OPTIMIZE: the import makes PySpark raise these at all
     try:
         spark.sql(f"optimize delta.`{path}`").collect()
         return True
-    except DeltaConcurrentModificationException:
+    except lost_race:
         return False
 
 
