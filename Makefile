@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lock jars browser compose demo test test-unit lint bench bench-dbt bench-ml bench-recommend movielens clean kafka-stop stop
+.PHONY: install lock jars browser postgres compose demo test test-unit lint bench bench-dbt bench-ml bench-recommend movielens clean kafka-stop stop
 
 # pip itself from its own hashed lock first: the venv's pip (23.x) refuses the main lock's extras
 $(BIN)/python:
@@ -35,6 +35,11 @@ jars: install
 browser:
 	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
+# Debian's PostgreSQL for the metastore's shared-use database (REELHOUSE_METASTORE_DATABASE=postgres);
+# reelhouse starts its own server under the home, so the package's own cluster is not needed
+postgres:
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends postgresql)
+
 # Docker Compose for tests/docker, which read docker/compose.yaml with `compose config` (no Docker
 # engine needed). Unless a v2+ client is there, it is built from its Go module (needs Go >= 1.26.3):
 # `go install ...@version` refuses that module, whose go.mod has exclude directives.
@@ -57,7 +62,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/sqlfluff lint lakehouse_models/models
 
-test: jars browser compose lint
+test: jars browser postgres compose lint
 	REELHOUSE_FAULTS_REPORT=build/faults.json bash scripts/run-pytest.sh $(BIN)/python -m pytest --durations=30
 	$(BIN)/python scripts/faults_table.py build/faults.json
 

@@ -1,8 +1,8 @@
 """The shared catalog, as its clients see it: the Hive metastore's JDBC address, the Spark
 settings that make a session use it, and naming Delta tables in it.
 
-The server itself (an Apache Derby network server on loopback) is started by
-`reelhouse metastore start` (`reelhouse/services/metastore.py`).
+The server itself (an Apache Derby network server on loopback, or PostgreSQL for shared use) is
+started by `reelhouse metastore start` (`reelhouse/services/metastore.py`, `postgres_metastore.py`).
 """
 
 from __future__ import annotations
@@ -17,19 +17,40 @@ from foundation.errors import ReelhouseError
 
 DATABASE = "metastore_db"
 DRIVER = "org.apache.derby.jdbc.ClientDriver"
+POSTGRES_DATABASE = "metastore"
+POSTGRES_DRIVER = "org.postgresql.Driver"
+POSTGRES_USER = "reelhouse"
+PASSWORD_KEY = "spark.hadoop.javax.jdo.option.ConnectionPassword"
 
 
 def jdbc_url(host: str, port: int) -> str:
     return f"jdbc:derby://{host}:{port}/{DATABASE};create=true"
 
 
-def spark_conf(host: str, port: int, jars_cache: Path) -> dict[str, str]:
-    """What a SparkSession needs to use this metastore as its catalog."""
-    client = next(j for j in jars.resolve("metastore", jars_cache) if j.name.startswith("derbyclient-"))
+def postgres_jdbc_url(host: str, port: int) -> str:
+    return f"jdbc:postgresql://{host}:{port}/{POSTGRES_DATABASE}"
+
+
+def spark_conf(host: str, port: int, jars_cache: Path, database: str = "derby") -> dict[str, str]:
+    """What a SparkSession needs to use this metastore as its catalog. No password: for
+    PostgreSQL the session factory sets PASSWORD_KEY inside the JVM, off its command line."""
+    if database == "postgres":
+        driver_jar = "postgresql-"
+        connection = {
+            "spark.hadoop.javax.jdo.option.ConnectionURL": postgres_jdbc_url(host, port),
+            "spark.hadoop.javax.jdo.option.ConnectionDriverName": POSTGRES_DRIVER,
+            "spark.hadoop.javax.jdo.option.ConnectionUserName": POSTGRES_USER,
+        }
+    else:
+        driver_jar = "derbyclient-"
+        connection = {
+            "spark.hadoop.javax.jdo.option.ConnectionURL": jdbc_url(host, port),
+            "spark.hadoop.javax.jdo.option.ConnectionDriverName": DRIVER,
+        }
+    client = next(j for j in jars.resolve("metastore", jars_cache) if j.name.startswith(driver_jar))
     return {
         "spark.sql.catalogImplementation": "hive",
-        "spark.hadoop.javax.jdo.option.ConnectionURL": jdbc_url(host, port),
-        "spark.hadoop.javax.jdo.option.ConnectionDriverName": DRIVER,
+        **connection,
         "spark.hadoop.hive.metastore.schema.verification": "false",
         "spark.hadoop.datanucleus.schema.autoCreateAll": "false",
         # Delta keeps the real schema in its log and a placeholder in the metastore; without this,

@@ -31,6 +31,8 @@ ENVIRONMENT = {
     "trigger_seconds": "REELHOUSE_TRIGGER_SECONDS",
     "metastore_host": "REELHOUSE_METASTORE_HOST",
     "metastore_port": "REELHOUSE_METASTORE_PORT",
+    "metastore_database": "REELHOUSE_METASTORE_DATABASE",
+    "metastore_password_file": "REELHOUSE_METASTORE_PASSWORD_FILE",
     "worker_python": "REELHOUSE_WORKER_PYTHON",
     "verbose": "REELHOUSE_VERBOSE",
     "max_event_lead_seconds": "REELHOUSE_MAX_EVENT_LEAD_SECONDS",
@@ -40,6 +42,7 @@ TRUE = ("1", "true", "yes", "on")
 # a JVM heap size as Spark and the JVM take it
 MEMORY_AMOUNT = re.compile(r"[1-9][0-9]*[mMgG]")
 FALSE = ("0", "false", "no", "off", "")
+METASTORE_DATABASES = ("derby", "postgres")
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,12 @@ class Settings:
     trigger_seconds: float = 3.0
     metastore_host: str = "127.0.0.1"
     metastore_port: int = 1527
+    metastore_database: str = "derby"
+    """What keeps the metastore: "derby" (Apache Derby's network server: no set-up, loopback only)
+    or "postgres" (Debian's PostgreSQL with a generated password: for shared use)."""
+    metastore_password_file: str = ""
+    """A 0600 file holding the PostgreSQL metastore's password; empty: the one `reelhouse
+    metastore start` generates under the home (`<home>/_metastore/postgres.password`)."""
     worker_python: str = sys.executable
     """The Python that Spark's Python workers run (UDFs, the recommender's top-k); on a
     cluster, an interpreter with reelhouse's dependencies on every worker."""
@@ -119,6 +128,11 @@ class Settings:
         return self.home / "_metastore"
 
     @property
+    def metastore_password_path(self) -> Path:
+        return Path(self.metastore_password_file) if self.metastore_password_file \
+            else self.metastore_dir / "postgres.password"
+
+    @property
     def logs_dir(self) -> Path:
         """Where the JVM's and libraries' logs go (Spark, Delta, Hive, Kafka, the services)."""
         return self.home / "_logs"
@@ -134,6 +148,10 @@ def parse_memory(text: str) -> str:
 def _parse(name: str, kind: type, text: str) -> object:
     if name == "driver_memory":
         return parse_memory(text)
+    if name == "metastore_database":
+        if text.strip() not in METASTORE_DATABASES:
+            raise ValueError(f"expected one of {', '.join(METASTORE_DATABASES)}, got {text!r}")
+        return text.strip()
     if kind is bool:
         if text.strip().lower() not in TRUE + FALSE:
             raise ValueError(f"expected one of {', '.join(TRUE + FALSE[:-1])}, got {text!r}")

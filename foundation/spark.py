@@ -10,6 +10,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from foundation import jars, logs
+from foundation.catalog import PASSWORD_KEY as METASTORE_PASSWORD_KEY
 from foundation.catalog import require_metastore
 from foundation.catalog import spark_conf as metastore_spark_conf
 from foundation.secret_files import read_secret
@@ -60,7 +61,8 @@ def build_spark(
     }
     if catalog:
         require_metastore(settings.metastore_host, settings.metastore_port)
-        conf.update(metastore_spark_conf(settings.metastore_host, settings.metastore_port, settings.jars_cache))
+        conf.update(metastore_spark_conf(settings.metastore_host, settings.metastore_port, settings.jars_cache,
+                                         settings.metastore_database))
     conf.update(extra_conf or {})
     if driver_classpath is not None:
         conf["spark.driver.extraClassPath"] = os.pathsep.join(
@@ -69,7 +71,8 @@ def build_spark(
     # the JVM's command line carries `conf` (visible in `ps`): secrets are set inside it afterwards
     _launch_jvm(conf, None if settings.verbose else logs.log_file(settings.logs_dir, app_name))
     builder = SparkSession.builder
-    for key, value in {**conf, **_cluster_secret_conf(settings)}.items():
+    secrets = {**_cluster_secret_conf(settings), **(_metastore_secret_conf(settings) if catalog else {})}
+    for key, value in {**conf, **secrets}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
@@ -96,6 +99,13 @@ def _cluster_secret_conf(settings: Settings) -> dict[str, str]:
         return {}
     secret = read_secret(Path(settings.spark_secret_file))
     return {"spark.authenticate": "true", "spark.authenticate.secret": secret}
+
+
+def _metastore_secret_conf(settings: Settings) -> dict[str, str]:
+    """The PostgreSQL metastore's password, from its 0600 file (Derby here has no login)."""
+    if settings.metastore_database != "postgres":
+        return {}
+    return {METASTORE_PASSWORD_KEY: read_secret(settings.metastore_password_path)}
 
 
 def _launch_jvm(conf: dict[str, str], log: Path | None) -> None:

@@ -45,7 +45,7 @@ from reelhouse.services.api import Api
 from reelhouse.services.dashboard import Dashboard
 from reelhouse.services.kafka import ClusterLayout, KafkaCluster, end_offsets, ensure_topic
 from reelhouse.services.live_recommender import LiveRecommenderService
-from reelhouse.services.metastore import Metastore
+from reelhouse.services.metastore import metastore_service
 from reelhouse.services.sql_endpoint import SqlEndpoint
 
 BUSY_EVENTS, BUSY_MINUTES = 90_000, 30  # 3,000 events a minute
@@ -58,8 +58,7 @@ def run_demo(settings: Settings, events: int) -> None:
     for line in KafkaCluster(layout, settings.jars_cache).start():
         print(f"== kafka: {line}")
     ensure_topic(settings.bootstrap_servers, settings.topic, settings.topic_partitions, layout.replication_factor)
-    metastore = Metastore(settings.metastore_dir, settings.metastore_host, settings.metastore_port,
-                          settings.jars_cache)
+    metastore = metastore_service(settings)
     for line in metastore.start():
         print(f"== metastore: {line}")
     # one session for the whole demo: the stream works on paths, dbt on names in the metastore

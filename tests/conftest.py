@@ -18,7 +18,7 @@ from foundation.settings import Settings
 from foundation.spark import build_spark
 from ingestion.generator import World, iter_events
 from reelhouse.services.kafka import ClusterLayout, KafkaCluster, free_broker_port
-from reelhouse.services.metastore import Metastore
+from reelhouse.services.metastore import metastore_service
 
 
 @pytest.fixture(scope="session")
@@ -98,20 +98,21 @@ def fault_tally(_fault_ledger, request):
 
 @pytest.fixture(scope="session")
 def lakehouse_with_catalog(tmp_path_factory):
-    """A factory: a fresh lakehouse home with its own running metastore, as Settings.
+    """A factory: a fresh lakehouse home with its own running metastore, as Settings
+    (`make(name, database="postgres")`: kept in PostgreSQL rather than Derby).
 
     Each home gets its own metastore so that table names of one test never point at
     another test's files. Every metastore started is stopped after the session.
     """
     started = []
 
-    def make(name: str) -> Settings:
+    def make(name: str, database: str = "derby") -> Settings:
         home = tmp_path_factory.mktemp(name)
         port = processes.free_port(31527)
         lakehouse = Settings.from_env({"REELHOUSE_HOME": str(home)}).with_overrides(
-            spark_master="local[2]", shuffle_partitions=2, metastore_port=port
+            spark_master="local[2]", shuffle_partitions=2, metastore_port=port, metastore_database=database
         )
-        metastore = Metastore(lakehouse.metastore_dir, lakehouse.metastore_host, port, lakehouse.jars_cache)
+        metastore = metastore_service(lakehouse)
         metastore.start()
         started.append(metastore)
         return lakehouse

@@ -15,7 +15,7 @@ from importlib.metadata import version
 from foundation import processes
 from foundation.settings import Settings
 from reelhouse.services.kafka import ClusterLayout, KafkaCluster, free_broker_port
-from reelhouse.services.metastore import Metastore
+from reelhouse.services.metastore import metastore_service
 
 
 def machine() -> dict:
@@ -55,7 +55,7 @@ def scratch_broker(settings: Settings, topic: str, partitions: int = 3) -> Itera
 def scratch_metastore(settings: Settings) -> Iterator[Settings]:
     """A metastore of its own (a free port, under `settings.home`); stopped when done."""
     catalog = settings.with_overrides(metastore_port=processes.free_port(1627))
-    metastore = Metastore(catalog.metastore_dir, catalog.metastore_host, catalog.metastore_port, catalog.jars_cache)
+    metastore = metastore_service(catalog)
     metastore.start()
     try:
         yield catalog

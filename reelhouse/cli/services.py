@@ -56,7 +56,8 @@ def register(commands) -> dict:
 
     metastore = commands.add_parser("metastore", help="start, stop or inspect the shared catalog (Hive metastore)")
     metastore.add_argument("action", choices=BACKGROUND)
-    metastore.add_argument("--port", type=port, help="Derby port (default $REELHOUSE_METASTORE_PORT or 1527)")
+    metastore.add_argument("--port", type=port, help="the database's port (default $REELHOUSE_METASTORE_PORT or 1527); "
+                           "$REELHOUSE_METASTORE_DATABASE chooses derby or postgres")
 
     return {"kafka": _kafka, "cluster": _cluster, "serve": _serve, "dashboard": _dashboard, "metastore": _metastore}
 
@@ -124,7 +125,6 @@ def _dashboard(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _metastore(settings: Settings, args: argparse.Namespace) -> None:
-    from reelhouse.services.metastore import Metastore
+    from reelhouse.services.metastore import metastore_service
 
-    act(settings, args.action, "metastore", Metastore(settings.metastore_dir, settings.metastore_host,
-                                            args.port or settings.metastore_port, settings.jars_cache))
+    act(settings, args.action, "metastore", metastore_service(settings, args.port))

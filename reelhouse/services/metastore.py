@@ -20,7 +20,9 @@ from pathlib import Path
 from foundation import jars, processes
 from foundation.catalog import DRIVER, jdbc_url
 from foundation.errors import ReelhouseError
+from foundation.settings import Settings
 from reelhouse.services.base import Daemon
+from reelhouse.services.postgres_metastore import PostgresMetastore
 
 SERVER_CLASS = "org.apache.derby.drda.NetworkServerControl"
 
@@ -114,3 +116,15 @@ class Metastore:
             )
 
         return [self.daemon.stop(timeout, orderly=shutdown) or "metastore not running"]
+
+
+def metastore_service(settings: Settings, port: int | None = None) -> Metastore | PostgresMetastore:
+    """The metastore server the settings choose (`REELHOUSE_METASTORE_DATABASE`). Derby's network
+    server has no login here, so it listens on loopback only; PostgreSQL checks every login."""
+    port = port or settings.metastore_port
+    if settings.metastore_database == "postgres":
+        return PostgresMetastore(settings.metastore_dir, settings.metastore_host, port, settings.jars_cache,
+                                 settings.metastore_password_path)
+    processes.require_loopback(settings.metastore_host, "Derby metastore",
+                               "it has no login; set REELHOUSE_METASTORE_DATABASE=postgres to share the catalog")
+    return Metastore(settings.metastore_dir, settings.metastore_host, port, settings.jars_cache)

@@ -198,6 +198,17 @@ def test_the_sql_endpoint_waits_for_the_metastore_it_is_pointed_at(services):
     assert serve["depends_on"][_settings(serve).metastore_host]["condition"] == "service_healthy"
 
 
+def test_the_catalog_is_kept_in_postgres_unpublished_and_every_client_reads_its_password_from_secrets(services):
+    for name in ("metastore", *SPARK_SERVICES):
+        settings = _settings(services[name])
+        assert (settings.metastore_database, settings.metastore_host) == ("postgres", "metastore"), name
+        secret = settings.metastore_password_path
+        assert secret.parent == Path("/run/secrets"), name
+        assert secret.name in {s["source"] for s in services[name].get("secrets", [])}, name
+    assert not services["metastore"].get("ports")  # the compose network only
+    assert "postgresql" in (REPO / "docker" / "Dockerfile").read_text().split()  # Debian's server in the image
+
+
 def test_every_reelhouse_variable_set_is_one_that_reelhouse_reads(services):
     read_by_dbt = set()
     for dbt_file in (REPO / "profiles" / "profiles.yml", REPO / "dbt_project.yml"):

@@ -71,3 +71,15 @@ def test_verbose_is_read_as_a_flag_and_refuses_anything_else():
     assert Settings.from_env({}).verbose is False
     with pytest.raises(ValueError):
         Settings.from_env({"REELHOUSE_VERBOSE": "loud"})
+
+
+def test_the_metastore_database_is_derby_or_postgres_and_its_password_file_defaults_under_the_home(tmp_path):
+    import pytest
+
+    settings = Settings.from_env({"REELHOUSE_HOME": str(tmp_path), "REELHOUSE_METASTORE_DATABASE": "postgres"})
+    assert settings.metastore_database == "postgres"
+    assert settings.metastore_password_path == tmp_path / "_metastore" / "postgres.password"
+    chosen = Settings.from_env({"REELHOUSE_METASTORE_PASSWORD_FILE": "/run/secrets/metastore_password"})
+    assert chosen.metastore_password_path == Path("/run/secrets/metastore_password")
+    with pytest.raises(ValueError, match="REELHOUSE_METASTORE_DATABASE: expected one of derby, postgres"):
+        Settings.from_env({"REELHOUSE_METASTORE_DATABASE": "mysql"})

@@ -1,4 +1,5 @@
-"""The stream, dbt, maintenance and SQL readers share one lakehouse and one metastore at the same time.
+"""The stream, dbt, maintenance and SQL readers share one lakehouse and one metastore (in PostgreSQL)
+at the same time.
 
 A real broker and `reelhouse stream` running continuously while events keep arriving;
 meanwhile a `reelhouse dbt build` of the seed and the models up to gold.fct_views creates silver and gold, then a
@@ -47,7 +48,9 @@ def _wait_for_rows(spark, settings, rows: int, timeout: float) -> None:
 def test_stream_dbt_and_readers_run_together_without_errors_or_loss(
     spark, kafka, lakehouse_with_catalog, reelhouse_cli, reelhouse_env, tmp_path, fault_tally
 ):
-    settings = lakehouse_with_catalog("concurrent").with_overrides(kafka_port=kafka.kafka_port, topic="concurrent")
+    # the catalog in PostgreSQL, the database for shared use (the other tests keep Derby's)
+    settings = lakehouse_with_catalog("concurrent", database="postgres").with_overrides(
+        kafka_port=kafka.kafka_port, topic="concurrent")
     ensure_topic(settings.bootstrap_servers, settings.topic, 3, 1)
     env = reelhouse_env(settings)
     first = GeneratorOptions(events=4_000, seed=11, days=1)
