@@ -22,6 +22,17 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 PROFILES_DIR = PROJECT_DIR / "profiles"
 
 
+def seed_tables(project_dir: Path = PROJECT_DIR) -> frozenset[tuple[str, str]]:
+    """(layer, table) of every dbt seed, as `dbt_project.yml` places them: its `seed-paths`, and the
+    `+schema` (the layer) of the project's seeds. A `dbt build` replaces each whole."""
+    import yaml
+
+    project = yaml.safe_load((project_dir / "dbt_project.yml").read_text())
+    schema = ((project.get("seeds") or {}).get(project["name"]) or {}).get("+schema", "default")
+    return frozenset((schema, csv.stem) for folder in project.get("seed-paths", ["seeds"])
+                     for csv in (project_dir / folder).glob("*.csv"))
+
+
 def dbt_environment(settings: Settings) -> dict[str, str]:
     """What `dbt_project.yml` and `profiles.yml` read with `env_var`."""
     return {

@@ -25,7 +25,7 @@ from foundation.delta import find_delta_tables
 from foundation.errors import ReelhouseError
 from foundation.settings import Settings
 from foundation.spark import build_spark
-from reelhouse.dbt_runner import PROJECT_DIR
+from reelhouse.dbt_runner import seed_tables
 from reelhouse.maintenance import io
 from reelhouse.maintenance.plan import (
     MaintenanceReport,
@@ -43,7 +43,6 @@ __all__ = ["DEFAULT_LAYERS", "LAYERS", "format_report", "report_json", "run"]
 
 LAYERS = ("bronze", "silver", "gold", "ops")
 DEFAULT_LAYERS = ("bronze", "gold")
-SEEDS_FOLDER = "lakehouse_models/seeds"  # dbt_project.yml's seed-paths; seeds land in bronze (+schema)
 
 
 def run(
@@ -70,7 +69,7 @@ def run(
     started = time.monotonic()
     spark = build_spark(settings, "reelhouse-maintain")
     report = MaintenanceReport(str(settings.home), list(layers), retention_hours, force_retention, dry_run)
-    seeds = frozenset(("bronze", csv.stem) for csv in (PROJECT_DIR / SEEDS_FOLDER).glob("*.csv"))
+    seeds = seed_tables()
     for layer, name, path in find_delta_tables(settings.home, layers):
         report.tables.append(_maintain_table(spark, layer, name, path, report, optimize, vacuum, seeds))
     report.seconds = time.monotonic() - started
