@@ -5,23 +5,20 @@ endpoint) connects to it over JDBC (`foundation/catalog.py`), so a table created
 seen by all, and they can run at the same time (an embedded Derby metastore admits one
 process only). The database, its log and pid file live under `<home>/_metastore/`.
 
-The metastore's tables are created once, all together, by DataNucleus' SchemaTool from the
-`package.jdo` in pyspark's hive-metastore jar: left to Spark, each process would create
-tables lazily on first use, and two processes doing so at once wait on each other's locks.
+The metastore's tables are created once, all together (`metastore_schema.py`).
 """
 
 from __future__ import annotations
 
 import subprocess
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from foundation import jars, processes
 from foundation.catalog import DRIVER, jdbc_url
-from foundation.errors import ReelhouseError
 from foundation.settings import Settings
 from reelhouse.services.base import Daemon
+from reelhouse.services.metastore_schema import create_schema
 from reelhouse.services.postgres_metastore import PostgresMetastore
 
 SERVER_CLASS = "org.apache.derby.drda.NetworkServerControl"
@@ -80,32 +77,11 @@ class Metastore:
         return None if pid is None else [f"metastore running (pid {pid}); clients connect with {self.jdbc_url}"]
 
     def _create_schema(self) -> None:
-        props = self.directory / "schematool.properties"
-        props.write_text(
-            f"javax.jdo.option.ConnectionURL={self.jdbc_url}\n"
-            f"javax.jdo.option.ConnectionDriverName={DRIVER}\n"
+        create_schema(self.directory, self.jars_cache, {
+            "ConnectionURL": self.jdbc_url, "ConnectionDriverName": DRIVER,
             # Hive's default metastore credentials (Derby runs without authentication here)
-            "javax.jdo.option.ConnectionUserName=APP\n"
-            "javax.jdo.option.ConnectionPassword=mine\n"
-            "datanucleus.schema.autoCreateAll=true\n"
-            # the identifier and value-generation rules Hive's metastore uses
-            "datanucleus.identifierFactory=datanucleus1\n"
-            "datanucleus.rdbms.useLegacyNativeValueStrategy=true\n"
-        )
-        jdo = self.directory / "package.jdo"
-        hive_jar = next(jars.pyspark_jars_dir().glob("hive-metastore-*.jar"))
-        with zipfile.ZipFile(hive_jar) as jar:
-            jdo.write_bytes(jar.read("package.jdo"))
-        classpath = f"{jars.pyspark_jars_dir()}/*:{self._classpath()}"
-        result = subprocess.run(
-            [*processes.java_command(classpath, 512), "org.datanucleus.store.schema.SchemaTool",
-             "-create", "-api", "JDO", "-props", str(props), str(jdo)],
-            capture_output=True, text=True,
-        )
-        if result.returncode != 0 or "completed successfully" not in result.stdout:
-            detail = (result.stdout + result.stderr).strip().splitlines()[-3:]
-            raise ReelhouseError(f"creating the metastore schema failed: {' / '.join(detail)}")
-        self.schema_marker.touch()
+            "ConnectionUserName": "APP", "ConnectionPassword": "mine",
+        })
 
     def stop(self, timeout: float = 30.0) -> list[str]:
         def shutdown() -> None:  # checkpoints the database; SIGTERM is the fallback

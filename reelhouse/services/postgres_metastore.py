@@ -10,7 +10,7 @@ PostgreSQL refuses to run as root. Run as root (our CI, a fresh machine), the se
 a user namespace of its own (`unshare --user`) where our uid maps to an ordinary one: it owns its
 files as before and can enter the home's 0700 folders, which the `postgres` account could not.
 
-The metastore's tables are created once by DataNucleus' SchemaTool, as for Derby.
+The metastore's tables are created once, as for Derby (`metastore_schema.py`).
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ import os
 import secrets
 import signal
 import subprocess
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from foundation import jars, processes
+from foundation import processes
 from foundation.catalog import POSTGRES_DATABASE, POSTGRES_DRIVER, POSTGRES_USER, postgres_jdbc_url
 from foundation.errors import ReelhouseError
 from foundation.secret_files import read_secret, write_private_text
 from reelhouse.services.base import Daemon
+from reelhouse.services.metastore_schema import create_schema
 
 SERVER_DIRS = Path("/usr/lib/postgresql")
 INSTALL_HINT = "install Debian's PostgreSQL (`apt-get install postgresql`, or `make postgres`)"
@@ -165,34 +165,10 @@ class PostgresMetastore:
         return tables.stdout.strip() == "t"
 
     def _create_schema(self) -> None:
-        props = self.directory / "schematool.properties"
-        jdo = self.directory / "package.jdo"
-        hive_jar = next(jars.pyspark_jars_dir().glob("hive-metastore-*.jar"))
-        with zipfile.ZipFile(hive_jar) as jar:
-            jdo.write_bytes(jar.read("package.jdo"))
-        # 0600 and removed at once: it holds the password for the one SchemaTool run
-        write_private_text(props, "\n".join([
-            f"javax.jdo.option.ConnectionURL={self.jdbc_url}",
-            f"javax.jdo.option.ConnectionDriverName={POSTGRES_DRIVER}",
-            f"javax.jdo.option.ConnectionUserName={POSTGRES_USER}",
-            f"javax.jdo.option.ConnectionPassword={read_secret(self.password_file)}",
-            "datanucleus.schema.autoCreateAll=true",
-            # the identifier and value-generation rules Hive's metastore uses
-            "datanucleus.identifierFactory=datanucleus1",
-            "datanucleus.rdbms.useLegacyNativeValueStrategy=true",
-        ]) + "\n")
-        metastore_jars = jars.resolve("metastore", self.jars_cache)[0].parent
-        try:
-            result = subprocess.run(
-                [*processes.java_command(f"{jars.pyspark_jars_dir()}/*:{metastore_jars}/*", 512),
-                 "org.datanucleus.store.schema.SchemaTool", "-create", "-api", "JDO", "-props", str(props), str(jdo)],
-                capture_output=True, text=True,
-            )
-        finally:
-            props.unlink(missing_ok=True)
-        if result.returncode != 0 or "completed successfully" not in result.stdout:
-            raise ReelhouseError(f"creating the metastore schema failed: "
-                                 f"{_last_lines(result.stdout + result.stderr)}")
+        create_schema(self.directory, self.jars_cache, {
+            "ConnectionURL": self.jdbc_url, "ConnectionDriverName": POSTGRES_DRIVER,
+            "ConnectionUserName": POSTGRES_USER, "ConnectionPassword": read_secret(self.password_file),
+        })
 
 
 def _last_lines(output: str, lines: int = 3) -> str:
