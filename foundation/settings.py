@@ -11,6 +11,8 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from foundation.kafka_connection import SECURITY_PROTOCOLS, KafkaConnection
+
 DEFAULT_TOPIC = "playback-events"
 
 
@@ -21,6 +23,10 @@ ENVIRONMENT = {
     "kafka_port": "REELHOUSE_KAFKA_PORT",
     "kafka_brokers": "REELHOUSE_KAFKA_BROKERS",
     "kafka_bootstrap": "REELHOUSE_KAFKA_BOOTSTRAP",
+    "kafka_security": "REELHOUSE_KAFKA_SECURITY",
+    "kafka_user": "REELHOUSE_KAFKA_USER",
+    "kafka_password_file": "REELHOUSE_KAFKA_PASSWORD_FILE",
+    "kafka_ca_file": "REELHOUSE_KAFKA_CA_FILE",
     "topic": "REELHOUSE_TOPIC",
     "topic_partitions": "REELHOUSE_TOPIC_PARTITIONS",
     "spark_master": "REELHOUSE_SPARK_MASTER",
@@ -55,6 +61,17 @@ class Settings:
     """Brokers of the local cluster (`reelhouse kafka start --brokers N`): ports `kafka_port` on."""
     kafka_bootstrap: str = ""
     """`host:port,...` of a Kafka cluster elsewhere; when set, host, port and brokers are not used."""
+    kafka_security: str = "plaintext"
+    """"plaintext" (loopback only) or "sasl_ssl": SCRAM-SHA-512 logins over TLS, which `reelhouse kafka
+    start` sets up (certificates, user, password) and every client of ours uses."""
+    kafka_user: str = "reelhouse"
+    """The SCRAM user of sasl_ssl clients (and of the brokers among themselves)."""
+    kafka_password_file: str = ""
+    """A 0600 file holding the Kafka user's password; empty: the one `reelhouse kafka start`
+    generates (`<home>/_kafka/secrets/reelhouse.password`)."""
+    kafka_ca_file: str = ""
+    """The PEM certificate(s) sasl_ssl clients trust; empty: the CA `reelhouse kafka start` makes
+    (`<home>/_kafka/secrets/ca.pem`)."""
     topic: str = DEFAULT_TOPIC
     topic_partitions: int = 3
     spark_master: str = "local[*]"
@@ -113,6 +130,25 @@ class Settings:
             return self.kafka_bootstrap
         return ",".join(f"{self.kafka_host}:{self.kafka_port + i}" for i in range(self.kafka_brokers))
 
+    @property
+    def kafka(self) -> KafkaConnection:
+        """How our clients connect to the brokers (`bootstrap_servers`, and the login for sasl_ssl)."""
+        return KafkaConnection(self.bootstrap_servers, self.kafka_security, self.kafka_user,
+                               self.kafka_password_path, self.kafka_ca_path)
+
+    @property
+    def kafka_secrets_dir(self) -> Path:
+        return self.kafka_dir / "secrets"
+
+    @property
+    def kafka_password_path(self) -> Path:
+        return Path(self.kafka_password_file) if self.kafka_password_file \
+            else self.kafka_secrets_dir / f"{self.kafka_user}.password"
+
+    @property
+    def kafka_ca_path(self) -> Path:
+        return Path(self.kafka_ca_file) if self.kafka_ca_file else self.kafka_secrets_dir / "ca.pem"
+
     def table_path(self, layer: str, table: str) -> Path:
         return self.home / layer / table
 
@@ -148,9 +184,10 @@ def parse_memory(text: str) -> str:
 def _parse(name: str, kind: type, text: str) -> object:
     if name == "driver_memory":
         return parse_memory(text)
-    if name == "metastore_database":
-        if text.strip() not in METASTORE_DATABASES:
-            raise ValueError(f"expected one of {', '.join(METASTORE_DATABASES)}, got {text!r}")
+    choices = {"metastore_database": METASTORE_DATABASES, "kafka_security": SECURITY_PROTOCOLS}.get(name)
+    if choices:
+        if text.strip() not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {text!r}")
         return text.strip()
     if kind is bool:
         if text.strip().lower() not in TRUE + FALSE:

@@ -17,6 +17,7 @@ from pyspark.sql import types as T
 from foundation.delta import delta_snapshot, is_delta_table
 from foundation.errors import ReelhouseError
 from foundation.files import write_atomically
+from foundation.kafka_connection import KafkaConnection, as_connection
 from foundation.settings import Settings
 from ingestion.tables import BRONZE, QUARANTINE
 from ingestion.transforms import EventTimeBounds, parse_kafka_records, to_bronze, to_quarantine
@@ -55,7 +56,7 @@ PROGRESS_SCHEMA = T.StructType([
 
 def read_kafka_stream(
     spark: SparkSession,
-    bootstrap_servers: str,
+    kafka: KafkaConnection | str,
     topic: str,
     max_offsets_per_trigger: int | None = None,
     min_partitions: int | None = None,
@@ -66,7 +67,7 @@ def read_kafka_stream(
     topic) stops the query; bronze must stop there, a live view may skip ahead."""
     reader = (
         spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", bootstrap_servers)
+        .options(**as_connection(kafka).spark_options())
         .option("subscribe", topic)
         .option("startingOffsets", starting_offsets)
         .option("failOnDataLoss", str(fail_on_data_loss).lower())
@@ -80,11 +81,11 @@ def read_kafka_stream(
     return reader.load()
 
 
-def kafka_offset_bounds(bootstrap_servers: str, topic: str) -> dict[int, tuple[int, int]]:
+def kafka_offset_bounds(kafka: KafkaConnection | str, topic: str) -> dict[int, tuple[int, int]]:
     """partition -> (the earliest offset Kafka still holds, the log end offset); {} for no topic."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    consumer = KafkaConsumer(**as_connection(kafka).client_options(), enable_auto_commit=False)
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         earliest, end = consumer.beginning_offsets(partitions), consumer.end_offsets(partitions)

@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from foundation.errors import ReelhouseError
+from foundation.kafka_connection import KafkaConnection, as_connection
 from ingestion.generator import Chunk, GeneratorOptions, generate_chunk
 
 PRODUCER_CONFIG = {
@@ -121,7 +122,7 @@ class Progress:
 
 def produce(
     options: GeneratorOptions,
-    bootstrap_servers: str,
+    kafka: KafkaConnection | str,
     topic: str,
     rate: float = 0.0,
     workers: int = 1,
@@ -132,10 +133,11 @@ def produce(
     from kafka.errors import KafkaError
     from kafka.partitioner.default import murmur2
 
+    connection = as_connection(kafka)
     try:
-        producer = KafkaProducer(bootstrap_servers=bootstrap_servers, **PRODUCER_CONFIG)
+        producer = KafkaProducer(**connection.client_options(), **PRODUCER_CONFIG)
     except KafkaError as error:
-        raise ReelhouseError(f"cannot connect to Kafka at {bootstrap_servers}: {error}") from error
+        raise ReelhouseError(f"cannot connect to Kafka at {connection.bootstrap_servers}: {error}") from error
     report = ProduceReport()
     deliveries = Deliveries()
     if options.start is None and rate > 0:

@@ -43,7 +43,7 @@ from ml.serving import recommend
 from reelhouse.dbt_runner import run_dbt
 from reelhouse.services.api import Api
 from reelhouse.services.dashboard import Dashboard
-from reelhouse.services.kafka import ClusterLayout, KafkaCluster, end_offsets, ensure_topic
+from reelhouse.services.kafka import end_offsets, ensure_topic, local_cluster
 from reelhouse.services.live_recommender import LiveRecommenderService
 from reelhouse.services.metastore import metastore_service
 from reelhouse.services.sql_endpoint import SqlEndpoint
@@ -54,10 +54,10 @@ INCIDENT, INCIDENT_FROM = ("US", "akamai"), 60_000  # the last ten minutes
 
 def run_demo(settings: Settings, events: int) -> None:
     print(f"== lakehouse home: {settings.home}")
-    layout = ClusterLayout(settings.kafka_dir, settings.kafka_host, settings.kafka_port, settings.kafka_brokers)
-    for line in KafkaCluster(layout, settings.jars_cache).start():
+    cluster = local_cluster(settings)
+    for line in cluster.start():
         print(f"== kafka: {line}")
-    ensure_topic(settings.bootstrap_servers, settings.topic, settings.topic_partitions, layout.replication_factor)
+    ensure_topic(settings.kafka, settings.topic, settings.topic_partitions, cluster.layout.replication_factor)
     metastore = metastore_service(settings)
     for line in metastore.start():
         print(f"== metastore: {line}")
@@ -66,7 +66,7 @@ def run_demo(settings: Settings, events: int) -> None:
 
     print(f"== producing {events:,} events to {settings.topic} (1 % malformed on purpose)")
     sent = produce(
-        GeneratorOptions(events=events, seed=42, bad_ratio=0.01), settings.bootstrap_servers, settings.topic,
+        GeneratorOptions(events=events, seed=42, bad_ratio=0.01), settings.kafka, settings.topic,
         workers=1, progress=Progress(events),
     )
     print(f"   {sent.sent:,} events in {sent.seconds:.1f}s = {sent.events_per_second:,.0f} events/s")
@@ -117,13 +117,13 @@ def run_demo(settings: Settings, events: int) -> None:
 def _busy_half_hour(spark, settings: Settings) -> None:
     """After the week the models learnt from: dense traffic with an incident, monitored live."""
     # the monitor starts where the busy half hour does
-    monitor_from = {settings.topic: {str(p): o for p, o in end_offsets(settings.bootstrap_servers,
+    monitor_from = {settings.topic: {str(p): o for p, o in end_offsets(settings.kafka,
                                                                        settings.topic).items()}}
     busy = GeneratorOptions(events=BUSY_EVENTS, seed=43, start=SEED_EPOCH + timedelta(days=7),
                             days=BUSY_MINUTES / 1440, incident=INCIDENT, incident_from=INCIDENT_FROM)
     print(f"== producing a busy half hour after the week: {BUSY_EVENTS:,} events, with an incident on "
           f"{':'.join(INCIDENT)} from event {INCIDENT_FROM:,} (`reelhouse produce --incident`)")
-    produce(busy, settings.bootstrap_servers, settings.topic, progress=Progress(BUSY_EVENTS))
+    produce(busy, settings.kafka, settings.topic, progress=Progress(BUSY_EVENTS))
     _monitor(spark, settings, json.dumps(monitor_from))
     print("== streaming the busy half hour into bronze, and an incremental `dbt build`")
     report = run(settings, StreamOptions(available_now=True))
@@ -230,7 +230,7 @@ def _send_view(settings: Settings, user: str, video: dict) -> float:
 
     event = finished_view(user, video["video_id"], video["genre"], video["duration_seconds"],
                           f"demo-view-{time.time_ns()}")
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = KafkaProducer(**settings.kafka.client_options(), acks="all")
     producer.send(settings.topic, key=user.encode(), value=encode(event)).get(30)
     appended = time.time()
     producer.close()

@@ -107,7 +107,7 @@ def start(spark: SparkSession, settings: Settings, options: MonitorOptions,
     queries = []
     for part in parts:
         source = io.read_kafka_stream(
-            spark, settings.bootstrap_servers, settings.topic, options.max_offsets_per_trigger,
+            spark, settings.kafka, settings.topic, options.max_offsets_per_trigger,
             # a live view skips what Kafka deleted unread instead of failing at every start
             starting_offsets=options.starting_offsets, fail_on_data_loss=False,
         )

@@ -122,7 +122,7 @@ def run(settings: Settings, options: StreamOptions) -> StreamReport:
             f"bronze already holds records of {settings.topic!r} but the checkpoint {checkpoint} is new (lost?): "
             "reading the topic from its start would land them twice; `reelhouse stream --reset` goes on after them")
     source = io.read_kafka_stream(
-        spark, settings.bootstrap_servers, settings.topic, options.max_offsets_per_trigger,
+        spark, settings.kafka, settings.topic, options.max_offsets_per_trigger,
         # two ranges per core: three Kafka partitions on two cores would leave one idle
         min_partitions=2 * spark.sparkContext.defaultParallelism, starting_offsets=options.starting_offsets,
     )
@@ -169,7 +169,7 @@ def reset(settings: Settings) -> tuple[ResetPlan, Path | None]:
     Kafka deleted unread is named in the plan (and in the set-aside checkpoint's reset.txt)."""
     spark = build_spark(settings, "reelhouse-stream")
     plan = plan_reset(settings.topic, io.next_landed_offsets(spark, settings, settings.topic),
-                      io.kafka_offset_bounds(settings.bootstrap_servers, settings.topic))
+                      io.kafka_offset_bounds(settings.kafka, settings.topic))
     aside = io.set_checkpoint_aside(settings.checkpoint_path(STREAM_CHECKPOINT), "\n".join(plan.describe()) + "\n")
     return plan, aside
 

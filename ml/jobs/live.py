@@ -137,7 +137,7 @@ def run(spark: SparkSession, settings: Settings, options: LiveOptions,
     gets the model version once the query runs."""
     started = time.monotonic()
     recommender = LiveRecommender(settings, options.k)
-    source = read_kafka_stream(spark, settings.bootstrap_servers, settings.topic, options.max_offsets_per_trigger,
+    source = read_kafka_stream(spark, settings.kafka, settings.topic, options.max_offsets_per_trigger,
                                # fresh lists skip what Kafka deleted unread rather than stop
                                starting_offsets=options.starting_offsets, fail_on_data_loss=False)
     stream = (

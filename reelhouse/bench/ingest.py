@@ -47,7 +47,7 @@ def plain_spark_job(spark: SparkSession, settings: Settings, output: str, checkp
     """The anchor: Kafka -> from_json -> a Delta sink partitioned by event date, drained with
     `availableNow`, on the same source options as `reelhouse stream`; no validation, no quarantine.
     Returns the progress of each micro-batch that read data, as the stream records its own."""
-    source = io.read_kafka_stream(spark, settings.bootstrap_servers, settings.topic, BATCH,
+    source = io.read_kafka_stream(spark, settings.kafka, settings.topic, BATCH,
                                   min_partitions=2 * spark.sparkContext.defaultParallelism)
     events = source.select(F.from_json(F.col("value").cast("string"), EVENT_SCHEMA).alias("event"), "timestamp") \
         .select("event.*", F.col("timestamp").alias("kafka_timestamp")) \
@@ -104,7 +104,7 @@ def _latency(settings: Settings, seconds: float, warmup_seconds: float = 15.0) -
     """
     spark = build_spark(settings, "reelhouse-bench")
     topic_settings = settings.with_overrides(topic="bench-latency", home=settings.home / "latency")
-    ensure_topic(topic_settings.bootstrap_servers, topic_settings.topic, 3, 1)
+    ensure_topic(topic_settings.kafka, topic_settings.topic, 3, 1)
     stream = threading.Thread(target=run, args=(topic_settings, StreamOptions(trigger_seconds=0.0)))
     stream.start()
     # the producer is a process of its own, as in production, not a thread sharing our GIL
@@ -166,7 +166,7 @@ def bench_ingest(
 ) -> dict:
     with scratch_lakehouse(settings, "ingest") as scratch, scratch_broker(scratch, "bench-throughput") as bench:
         generate_only = _generation_rate(min(events, 100_000))
-        sent = produce(GeneratorOptions(events=events, seed=1), bench.bootstrap_servers, bench.topic, workers=2)
+        sent = produce(GeneratorOptions(events=events, seed=1), bench.kafka, bench.topic, workers=2)
 
         side_by_side, stream_runs = _side_by_side(bench, rounds)
         report, _, wall = stream_runs[0]

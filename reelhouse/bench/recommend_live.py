@@ -93,7 +93,7 @@ def _probe(settings: Settings, api: Api, users: list[str], pilots: list[dict], p
     from kafka import KafkaProducer
 
     chooser = random.Random(11)
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", linger_ms=0)
+    producer = KafkaProducer(**settings.kafka.client_options(), acks="all", linger_ms=0)
     connection = http.client.HTTPConnection(api.host, api.port, timeout=10)
     delays, unchanged = [], 0
     gap = max(0.5, seconds / probes)

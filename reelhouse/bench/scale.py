@@ -57,7 +57,7 @@ def message_bytes(sample_events: int = 20_000) -> float:
 def _ingest_runs(settings: Settings, root: Path, executors: list[int], events: int) -> tuple[list[dict], dict]:
     runs, storage = [], {}
     with scratch_broker(settings.with_overrides(home=root / "kafka"), "bench-scale") as broker:
-        produce(GeneratorOptions(events=events, seed=1), broker.bootstrap_servers, broker.topic, workers=2)
+        produce(GeneratorOptions(events=events, seed=1), broker.kafka, broker.topic, workers=2)
         for cores in executors:
             run = broker.with_overrides(home=root / f"ingest-{cores}", spark_master=f"local[{cores}]")
             wall = _job(run, "stream", "--available-now", "--max-offsets-per-trigger", str(BATCH),

@@ -14,7 +14,7 @@ from importlib.metadata import version
 
 from foundation import processes
 from foundation.settings import Settings
-from reelhouse.services.kafka import ClusterLayout, KafkaCluster, free_broker_port
+from reelhouse.services.kafka import free_broker_port, local_cluster
 from reelhouse.services.metastore import metastore_service
 
 
@@ -42,8 +42,7 @@ def scratch_broker(settings: Settings, topic: str, partitions: int = 3) -> Itera
     """A one-node Kafka of its own (a free port, under `settings.home`) with `topic`; stopped when done."""
     port = free_broker_port(39092)
     broker = settings.with_overrides(kafka_port=port, kafka_brokers=1, kafka_bootstrap="", topic=topic)
-    cluster = KafkaCluster(ClusterLayout(broker.kafka_dir, broker.kafka_host, port, 1), broker.jars_cache,
-                           heap_mb=1024, topic=(topic, partitions))
+    cluster = local_cluster(broker, topic=(topic, partitions), heap_mb=1024)
     cluster.start()
     try:
         yield broker

@@ -107,7 +107,7 @@ def _live_recommender(settings: Settings, args: argparse.Namespace) -> None:
     from ml.tables import USER_RECOMMENDATIONS_LIVE
     from reelhouse.services.kafka import require_broker
 
-    require_broker(settings.bootstrap_servers)
+    require_broker(settings.kafka)
     options = live.LiveOptions(k=args.k, available_now=args.available_now, trigger_seconds=args.trigger_seconds,
                                starting_offsets="earliest" if args.from_earliest else "latest",
                                timeout_seconds=args.timeout)

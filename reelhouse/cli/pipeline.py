@@ -102,13 +102,13 @@ def _produce(settings: Settings, args: argparse.Namespace) -> None:
     from ingestion.producer import Progress, produce
     from reelhouse.services.kafka import require_broker
 
-    require_broker(settings.bootstrap_servers)
+    require_broker(settings.kafka)
     options = GeneratorOptions(
         events=args.events, seed=args.seed, world_seed=args.world_seed, message_format=args.format,
         bad_ratio=args.bad_ratio,
         start=args.start, days=args.days, incident=args.incident, incident_from=args.incident_from,
     )
-    report = produce(options, settings.bootstrap_servers, settings.topic, rate=args.rate,
+    report = produce(options, settings.kafka, settings.topic, rate=args.rate,
                      workers=args.workers, progress=Progress(args.events, enabled=not args.quiet))
     print(f"sent {report.sent:,} events to {settings.topic} in {report.seconds:.1f}s "
           f"({report.events_per_second:,.0f} events/s)")
@@ -123,7 +123,7 @@ def _stream(settings: Settings, args: argparse.Namespace) -> None:
     from ingestion.jobs.stream import StreamOptions, reset, run
     from reelhouse.services.kafka import require_broker
 
-    require_broker(settings.bootstrap_servers)
+    require_broker(settings.kafka)
     options = StreamOptions(
         available_now=args.available_now,
         trigger_seconds=args.trigger_seconds if args.trigger_seconds is not None else settings.trigger_seconds,
@@ -147,7 +147,7 @@ def _monitor(settings: Settings, args: argparse.Namespace) -> None:
     from ingestion.tables import QOE_ALERTS, QOE_LIVE
     from reelhouse.services.kafka import require_broker
 
-    require_broker(settings.bootstrap_servers)
+    require_broker(settings.kafka)
     rules = AlertRules(stalled_time_ratio=args.stalled_threshold, playback_failure_ratio=args.failure_threshold,
                        viewer_experience_score=args.experience_threshold,
                        experience_score_drop=args.experience_drop,

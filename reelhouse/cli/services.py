@@ -82,12 +82,10 @@ def act(settings: Settings, action: str, name: str, service: Service) -> None:
 
 
 def _kafka(settings: Settings, args: argparse.Namespace) -> None:
-    from reelhouse.services.kafka import ClusterLayout, KafkaCluster
+    from reelhouse.services.kafka import local_cluster
 
-    layout = ClusterLayout(settings.kafka_dir, settings.kafka_host, settings.kafka_port,
-                           args.brokers or settings.kafka_brokers)
     act(settings, args.action, "kafka",
-        KafkaCluster(layout, settings.jars_cache, topic=(settings.topic, settings.topic_partitions)))
+        local_cluster(settings, args.brokers, topic=(settings.topic, settings.topic_partitions)))
 
 
 def _cluster(settings: Settings, args: argparse.Namespace) -> None:

@@ -1,8 +1,10 @@
-"""Start, stop and inspect a real Apache Kafka cluster (KRaft mode) on loopback.
+"""Start, stop and inspect a real Apache Kafka cluster (KRaft mode).
 
 Each node is a combined broker + controller running `kafka.Kafka` from the Maven-resolved
 jars, with its data, config and log under `<home>/_kafka/node-<id>/`. Broker `i` (from 0)
-listens on `port + i` and its controller on `port + 100 + i`.
+listens on `port + i` and its controller on 127.0.0.1 at `port + 100 + i` (the nodes share
+one machine). Plaintext brokers listen on loopback only; sasl_ssl brokers may listen on any
+address, every client logging in with SCRAM-SHA-512 over TLS (see `kafka_secrets`).
 """
 
 from __future__ import annotations
@@ -12,14 +14,20 @@ import json
 import subprocess
 import uuid
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 from foundation import jars, processes
 from foundation.errors import ReelhouseError
+from foundation.kafka_connection import SCRAM_MECHANISM, KafkaConnection, as_connection, jaas_login
+from foundation.secret_files import write_private_text
+from foundation.settings import Settings
 from reelhouse.services.base import Daemon
+from reelhouse.services.kafka_secrets import KafkaSecrets
 
 CONTROLLER_PORT_OFFSET = 100
+CONTROLLER_HOST = "127.0.0.1"
 LOG4J2 = """\
 status = warn
 appender.console.type = Console
@@ -57,6 +65,7 @@ class ClusterLayout:
     host: str
     port: int
     brokers: int
+    security: str = "plaintext"
 
     @property
     def nodes(self) -> list[Node]:
@@ -74,19 +83,26 @@ class ClusterLayout:
     def replication_factor(self) -> int:
         return min(3, self.brokers)
 
+    @property
+    def listener(self) -> str:
+        return self.security.upper()
 
-def server_properties(layout: ClusterLayout, node: Node) -> str:
-    voters = ",".join(f"{n.node_id}@{n.host}:{n.controller_port}" for n in layout.nodes)
+
+def server_properties(layout: ClusterLayout, node: Node, secrets: KafkaSecrets | None = None) -> str:
+    """The node's config. With `secrets` (sasl_ssl), it holds the brokers' own login and keystore
+    password: written 0600 and removed on stop."""
+    voters = ",".join(f"{n.node_id}@{CONTROLLER_HOST}:{n.controller_port}" for n in layout.nodes)
     rf = layout.replication_factor
+    listener = layout.listener
     settings = {
         "process.roles": "broker,controller",
         "node.id": node.node_id,
         "controller.quorum.voters": voters,
-        "listeners": f"PLAINTEXT://{node.host}:{node.port},CONTROLLER://{node.host}:{node.controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{node.host}:{node.port}",
+        "listeners": f"{listener}://{node.host}:{node.port},CONTROLLER://{CONTROLLER_HOST}:{node.controller_port}",
+        "advertised.listeners": f"{listener}://{node.host}:{node.port}",
         "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "inter.broker.listener.name": listener,
+        "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{listener}:{listener}",
         "log.dirs": node.directory / "data",
         "num.partitions": 3,
         "default.replication.factor": rf,
@@ -101,6 +117,20 @@ def server_properties(layout: ClusterLayout, node: Node) -> str:
         "log.retention.hours": 168,
         "log.segment.bytes": 256 * 1024 * 1024,
     }
+    if layout.security == "sasl_ssl":
+        if secrets is None:
+            raise ValueError("a sasl_ssl node needs its secrets")
+        settings.update({
+            "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+            "sasl.mechanism.inter.broker.protocol": SCRAM_MECHANISM,
+            f"listener.name.sasl_ssl.{SCRAM_MECHANISM.lower()}.sasl.jaas.config":
+                jaas_login(secrets.user, secrets.password()),
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.location": secrets.keystore,
+            "ssl.keystore.password": secrets.keystore_password(),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": secrets.ca_file,
+        })
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
@@ -128,13 +158,25 @@ def _java_command(classpath_dir: Path, log_config: Path, heap_mb: int) -> list[s
 
 class KafkaCluster:
     def __init__(self, layout: ClusterLayout, jars_cache: Path, heap_mb: int = 512,
-                 topic: tuple[str, int] | None = None):
-        """`topic` (name, partitions): created by `start` when absent."""
+                 topic: tuple[str, int] | None = None, secrets: KafkaSecrets | None = None):
+        """`topic` (name, partitions): created by `start` when absent. `secrets`: where a sasl_ssl
+        cluster keeps its password and certificates (made by `start` when missing)."""
+        if layout.security == "sasl_ssl" and secrets is None:
+            raise ValueError("a sasl_ssl cluster needs its secrets")
         self.layout = layout
         self.jars_cache = jars_cache
         self.heap_mb = heap_mb
         self.topic = topic
+        self.secrets = secrets if layout.security == "sasl_ssl" else None
         self.meta_file = layout.kafka_dir / "cluster.json"
+
+    @property
+    def connection(self) -> KafkaConnection:
+        """How this cluster's own checks (and its topic's creation) connect."""
+        if self.secrets is None:
+            return KafkaConnection(self.layout.bootstrap_servers)
+        return KafkaConnection(self.layout.bootstrap_servers, "sasl_ssl", self.secrets.user,
+                               self.secrets.password_file, self.secrets.ca_file)
 
     def running_nodes(self) -> dict[int, int]:
         """node id -> pid for every node whose process is alive."""
@@ -142,31 +184,39 @@ class KafkaCluster:
 
     def _check_layout(self) -> None:
         recorded = _recorded(self.layout.kafka_dir)
-        if recorded and (recorded["brokers"] != self.layout.brokers or recorded["port"] != self.layout.port):
+        # clusters formatted before `security` was recorded were plaintext
+        if recorded and (recorded["brokers"] != self.layout.brokers or recorded["port"] != self.layout.port
+                         or recorded.get("security", "plaintext") != self.layout.security):
             raise ReelhouseError(
-                f"the Kafka data under {self.layout.kafka_dir} belongs to a cluster of "
-                f"{recorded['brokers']} broker(s) on port {recorded['port']}; stop it and remove "
+                f"the Kafka data under {self.layout.kafka_dir} belongs to a {recorded.get('security', 'plaintext')} "
+                f"cluster of {recorded['brokers']} broker(s) on port {recorded['port']}; stop it and remove "
                 "that folder to start a different one"
             )
 
     def start(self, timeout: float = 90.0) -> list[str]:
         """Start every node not yet running; returns what it did, one line each."""
-        processes.require_loopback(self.layout.host, "Kafka cluster", "its listeners are PLAINTEXT without "
-                                   "SASL (docker/compose.yaml keeps its brokers inside the compose network)")
+        if self.layout.security == "plaintext":
+            processes.require_loopback(self.layout.host, "Kafka cluster", "its listeners are PLAINTEXT; set "
+                                       "REELHOUSE_KAFKA_SECURITY=sasl_ssl for SCRAM logins over TLS")
+        elif self.layout.host in ("0.0.0.0", "::"):
+            raise ReelhouseError(f"REELHOUSE_KAFKA_HOST is the address clients reach the brokers at (their TLS "
+                                 f"certificate names it), not a wildcard like {self.layout.host}")
         self._check_layout()
         classpath_dir = jars.resolve("kafka", self.jars_cache)[0].parent
         kafka_dir = self.layout.kafka_dir
         kafka_dir.mkdir(parents=True, exist_ok=True)
+        kafka_dir.chmod(0o700)  # the nodes' configs may hold the brokers' login
+        said = self.secrets.ensure(self.layout.host) if self.secrets else []
         log_config = kafka_dir / "log4j2.properties"
         log_config.write_text(LOG4J2)
         if not self.meta_file.exists():
             self.meta_file.write_text(json.dumps(
-                {"cluster_id": _cluster_id(), "brokers": self.layout.brokers, "port": self.layout.port}
+                {"cluster_id": _cluster_id(), "brokers": self.layout.brokers, "port": self.layout.port,
+                 "security": self.layout.security}
             ))
         cluster_id = _recorded(self.layout.kafka_dir)["cluster_id"]
         base = _java_command(classpath_dir, log_config, self.heap_mb)
         running = self.running_nodes()
-        said = []
         for node in self.layout.nodes:
             if node.node_id in running:
                 said.append(f"broker {node.node_id} already running (pid {running[node.node_id]})")
@@ -174,23 +224,35 @@ class KafkaCluster:
             for port in (node.port, node.controller_port):
                 processes.require_free_port(node.host, port)
             node.directory.mkdir(parents=True, exist_ok=True)
-            node.config_file.write_text(server_properties(self.layout, node))
+            write_private_text(node.config_file, server_properties(self.layout, node, self.secrets))
             if not (node.directory / "data" / "meta.properties").exists():
-                fmt = subprocess.run(
-                    [*base, "kafka.tools.StorageTool", "format", "-t", cluster_id,
-                     "-c", str(node.config_file), "--ignore-formatted"],
-                    capture_output=True, text=True,
-                )
-                if fmt.returncode != 0:
-                    raise ReelhouseError(f"formatting Kafka storage failed: {fmt.stderr.strip()[-300:]}")
+                self._format(base, node, cluster_id)
             pid = node.daemon.spawn([*base, "kafka.Kafka", str(node.config_file)])
-            said.append(f"broker {node.node_id} started (pid {pid}) on {node.host}:{node.port}")
+            said.append(f"broker {node.node_id} started (pid {pid}) on {self.layout.listener} "
+                        f"{node.host}:{node.port}")
         self.wait_ready(timeout)
         if self.topic:
             name, partitions = self.topic
-            created = ensure_topic(self.layout.bootstrap_servers, name, partitions, self.layout.replication_factor)
+            created = ensure_topic(self.connection, name, partitions, self.layout.replication_factor)
             said.append(f"topic {name} {'created' if created else 'exists'}; bootstrap {self.layout.bootstrap_servers}")
         return said
+
+    def _format(self, base: list[str], node: Node, cluster_id: str) -> None:
+        """Kafka's storage format; for sasl_ssl it also stores the user's SCRAM credential. The
+        arguments go through a 0600 argument file (`java @file`), so the password is on no command line."""
+        arguments = ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(node.config_file),
+                     "--ignore-formatted"]
+        if self.secrets:
+            arguments += ["--add-scram",
+                          f"{SCRAM_MECHANISM}=[name={self.secrets.user},password={self.secrets.password()}]"]
+        argument_file = node.directory / "format.args"
+        write_private_text(argument_file, "\n".join(f'"{a}"' for a in arguments) + "\n")
+        try:
+            fmt = subprocess.run([*base, f"@{argument_file}"], capture_output=True, text=True)
+        finally:
+            argument_file.unlink(missing_ok=True)
+        if fmt.returncode != 0:
+            raise ReelhouseError(f"formatting Kafka storage failed: {fmt.stderr.strip()[-300:]}")
 
     def wait_ready(self, timeout: float) -> None:
         for node in self.layout.nodes:
@@ -204,7 +266,7 @@ class KafkaCluster:
         from kafka import KafkaAdminClient  # imported late: only start/status talk to the cluster
 
         try:
-            admin = KafkaAdminClient(bootstrap_servers=self.layout.bootstrap_servers, request_timeout_ms=5000)
+            admin = KafkaAdminClient(**self.connection.client_options(), request_timeout_ms=5000)
             try:
                 return len(admin.describe_cluster()["brokers"]) >= self.layout.brokers
             finally:
@@ -217,12 +279,24 @@ class KafkaCluster:
         for pid in self.running_nodes().values():
             processes.signal_quietly(pid)
         said = [line for node in self.layout.nodes if (line := node.daemon.stop(timeout))]
+        for node in self.layout.nodes:
+            if not node.daemon.running_pid():  # written again by every start
+                with suppress(FileNotFoundError):
+                    node.config_file.unlink()
         return said or ["no broker running"]
 
     def status(self) -> list[str] | None:
         running = self.running_nodes()
         return [*(f"broker {node_id} running (pid {pid})" for node_id, pid in sorted(running.items())),
                 f"bootstrap {self.layout.bootstrap_servers}"] if running else None
+
+
+def local_cluster(settings: Settings, brokers: int | None = None, port: int | None = None,
+                  topic: tuple[str, int] | None = None, heap_mb: int = 512) -> KafkaCluster:
+    """The cluster `reelhouse kafka start` runs under the home, as the settings describe it."""
+    layout = ClusterLayout(settings.kafka_dir, settings.kafka_host, port or settings.kafka_port,
+                           brokers or settings.kafka_brokers, settings.kafka_security)
+    return KafkaCluster(layout, settings.jars_cache, heap_mb, topic, KafkaSecrets.of(settings))
 
 
 def recorded_brokers(kafka_dir: Path, port: int) -> int | None:
@@ -238,8 +312,9 @@ def _recorded(kafka_dir: Path) -> dict | None:
     return json.loads(meta_file.read_text()) if meta_file.exists() else None
 
 
-def require_broker(bootstrap_servers: str) -> None:
-    """Fail fast, with the command to run, when no broker listens at `bootstrap_servers`."""
+def require_broker(kafka: KafkaConnection | str) -> None:
+    """Fail fast, with the command to run, when no broker listens at the connection's servers."""
+    bootstrap_servers = as_connection(kafka).bootstrap_servers
     for server in bootstrap_servers.split(","):
         host, port = server.rsplit(":", 1)
         if processes.port_open(host, int(port)):
@@ -247,13 +322,13 @@ def require_broker(bootstrap_servers: str) -> None:
     raise ReelhouseError(f"no Kafka broker at {bootstrap_servers}; start one with `reelhouse kafka start`")
 
 
-def ensure_topic(bootstrap_servers: str, topic: str, partitions: int, replication_factor: int) -> bool:
+def ensure_topic(kafka: KafkaConnection | str, topic: str, partitions: int, replication_factor: int) -> bool:
     """Create `topic` if absent; True when it was created."""
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15000)
+    admin = KafkaAdminClient(**as_connection(kafka).client_options(), request_timeout_ms=15000)
     try:
         if topic in admin.list_topics():
             return False
@@ -266,8 +341,8 @@ def ensure_topic(bootstrap_servers: str, topic: str, partitions: int, replicatio
         admin.close()
 
 
-def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
+def end_offsets(kafka: KafkaConnection | str, topic: str) -> dict[int, int]:
     """partition -> next offset to be written (the log end offset)."""
     from ingestion.io import kafka_offset_bounds
 
-    return {partition: end for partition, (_, end) in kafka_offset_bounds(bootstrap_servers, topic).items()}
+    return {partition: end for partition, (_, end) in kafka_offset_bounds(kafka, topic).items()}

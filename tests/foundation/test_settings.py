@@ -83,3 +83,19 @@ def test_the_metastore_database_is_derby_or_postgres_and_its_password_file_defau
     assert chosen.metastore_password_path == Path("/run/secrets/metastore_password")
     with pytest.raises(ValueError, match="REELHOUSE_METASTORE_DATABASE: expected one of derby, postgres"):
         Settings.from_env({"REELHOUSE_METASTORE_DATABASE": "mysql"})
+
+
+def test_kafka_security_is_plaintext_or_sasl_ssl_and_its_secrets_default_under_the_home(tmp_path):
+    import pytest
+
+    settings = Settings.from_env({"REELHOUSE_HOME": str(tmp_path), "REELHOUSE_KAFKA_SECURITY": "sasl_ssl"})
+    assert settings.kafka.secured and settings.kafka.user == "reelhouse"
+    assert settings.kafka.password_file == tmp_path / "_kafka" / "secrets" / "reelhouse.password"
+    assert settings.kafka.ca_file == tmp_path / "_kafka" / "secrets" / "ca.pem"
+    chosen = Settings.from_env({"REELHOUSE_KAFKA_USER": "ingest", "REELHOUSE_KAFKA_PASSWORD_FILE": "/run/secrets/kafka",
+                                "REELHOUSE_KAFKA_CA_FILE": "/etc/kafka/ca.pem"})
+    assert (chosen.kafka.user, chosen.kafka.password_file, chosen.kafka.ca_file) == \
+        ("ingest", Path("/run/secrets/kafka"), Path("/etc/kafka/ca.pem"))
+    assert not chosen.kafka.secured  # plaintext unless asked
+    with pytest.raises(ValueError, match="REELHOUSE_KAFKA_SECURITY: expected one of plaintext, sasl_ssl"):
+        Settings.from_env({"REELHOUSE_KAFKA_SECURITY": "ssl"})

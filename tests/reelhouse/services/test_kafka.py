@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from foundation.errors import ReelhouseError
+from foundation.secret_files import write_private_text
 from reelhouse.services.kafka import (
     CONTROLLER_PORT_OFFSET,
     ClusterLayout,
@@ -13,6 +14,7 @@ from reelhouse.services.kafka import (
     free_broker_port,
     server_properties,
 )
+from reelhouse.services.kafka_secrets import KafkaSecrets
 
 
 def _props(text: str) -> dict[str, str]:
@@ -50,8 +52,46 @@ def test_a_cluster_of_another_shape_is_refused(tmp_path):
     (tmp_path / "k").mkdir()
     (tmp_path / "k" / "cluster.json").write_text('{"cluster_id": "x", "brokers": 3, "port": 9092}')
     cluster = KafkaCluster(ClusterLayout(tmp_path / "k", "127.0.0.1", 9092, 1), tmp_path / "jars")
-    with pytest.raises(ReelhouseError, match="belongs to a cluster of 3 broker"):
+    with pytest.raises(ReelhouseError, match="belongs to a plaintext cluster of 3 broker"):
         cluster.start()
+
+
+def test_a_plaintext_cluster_is_not_started_again_as_sasl_ssl(tmp_path):
+    (tmp_path / "k").mkdir()
+    (tmp_path / "k" / "cluster.json").write_text('{"cluster_id": "x", "brokers": 1, "port": 9092}')
+    secrets = KafkaSecrets(tmp_path / "k" / "secrets", "reelhouse", tmp_path / "pw", tmp_path / "ca.pem")
+    cluster = KafkaCluster(ClusterLayout(tmp_path / "k", "127.0.0.1", 9092, 1, "sasl_ssl"), tmp_path / "jars",
+                           secrets=secrets)
+    # its storage holds no SCRAM credential: the brokers would refuse every login
+    with pytest.raises(ReelhouseError, match="belongs to a plaintext cluster of 1 broker"):
+        cluster.start()
+
+
+def test_sasl_ssl_nodes_log_in_with_scram_over_tls_and_keep_their_controllers_on_loopback(tmp_path):
+    password_file = tmp_path / "reelhouse.password"
+    write_private_text(password_file, "pw-1\n")
+    secrets = KafkaSecrets(tmp_path / "secrets", "reelhouse", password_file, tmp_path / "ca.pem")
+    secrets.directory.mkdir()
+    write_private_text(secrets.keystore_password_file, "store-pw\n")
+    layout = ClusterLayout(Path("/k"), "10.0.0.5", 9092, 3, "sasl_ssl")
+    props = _props(server_properties(layout, layout.nodes[0], secrets))
+    assert props["listeners"] == "SASL_SSL://10.0.0.5:9092,CONTROLLER://127.0.0.1:9192"
+    assert props["advertised.listeners"] == "SASL_SSL://10.0.0.5:9092"
+    assert props["controller.quorum.voters"] == "1@127.0.0.1:9192,2@127.0.0.1:9193,3@127.0.0.1:9194"
+    assert props["inter.broker.listener.name"] == "SASL_SSL"
+    assert props["sasl.enabled.mechanisms"] == props["sasl.mechanism.inter.broker.protocol"] == "SCRAM-SHA-512"
+    assert 'username="reelhouse" password="pw-1"' in props["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"]
+    assert props["ssl.keystore.password"] == "store-pw"
+    assert props["ssl.truststore.location"] == str(tmp_path / "ca.pem")
+
+
+def test_a_sasl_ssl_cluster_needs_the_address_clients_reach_not_a_wildcard(tmp_path):
+    secrets = KafkaSecrets(tmp_path / "secrets", "reelhouse", tmp_path / "pw", tmp_path / "ca.pem")
+    cluster = KafkaCluster(ClusterLayout(tmp_path / "kafka", "0.0.0.0", 9092, 1, "sasl_ssl"), tmp_path / "jars",
+                           secrets=secrets)
+    with pytest.raises(ReelhouseError, match="address clients reach"):
+        cluster.start()
+    assert not (tmp_path / "kafka").exists()
 
 
 def test_free_broker_port_skips_a_taken_controller_port():
@@ -169,6 +209,7 @@ def test_three_brokers_replicate_the_topic_and_ingestion_survives_losing_one(spa
 
 def test_off_loopback_kafka_is_refused_before_anything_starts(tmp_path):
     cluster = KafkaCluster(ClusterLayout(tmp_path / "kafka", "0.0.0.0", 9092, 1), tmp_path / "jars")
-    with pytest.raises(ReelhouseError, match="Kafka cluster listens on loopback only, not 0.0.0.0: .*PLAINTEXT"):
+    with pytest.raises(ReelhouseError, match="Kafka cluster listens on loopback only, not 0.0.0.0: .*"
+                                             "REELHOUSE_KAFKA_SECURITY=sasl_ssl"):
         cluster.start()
     assert not (tmp_path / "kafka").exists()

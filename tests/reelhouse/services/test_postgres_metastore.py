@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+from secrets_in_sight import command_lines_with, readable_files_with
 
 from foundation.catalog import POSTGRES_DATABASE, POSTGRES_USER
 from reelhouse.services.postgres_metastore import server_bin
@@ -26,19 +27,6 @@ def _psql(settings, statement: str, password: str) -> subprocess.CompletedProces
          "-U", POSTGRES_USER, "-d", POSTGRES_DATABASE, "-tAc", statement],
         capture_output=True, text=True, env={**os.environ, "PGPASSWORD": password},
     )
-
-
-def _command_lines_with(secret: str) -> list[str]:
-    seen_in = []
-    for cmdline in os.scandir("/proc"):
-        if cmdline.name.isdigit():
-            try:
-                with open(f"/proc/{cmdline.name}/cmdline", "rb") as text:
-                    if secret.encode() in text.read():
-                        seen_in.append(cmdline.name)
-            except OSError:  # a process that ended meanwhile
-                continue
-    return seen_in
 
 
 def test_a_postgres_catalog_checks_logins_hides_its_password_and_survives_a_kill_during_a_dbt_build(
@@ -62,7 +50,7 @@ def test_a_postgres_catalog_checks_logins_hides_its_password_and_survives_a_kill
         assert build.poll() is None, log.read_text()[-2000:]
         assert time.monotonic() < deadline, "the build never connected to the catalog"
         time.sleep(0.2)
-    assert _command_lines_with(password) == []  # the build's JVM got it inside, not on its command line
+    assert command_lines_with(password) == []  # the build's JVM got it inside, not on its command line
     server_pid = int((settings.metastore_dir / "postgres.pid").read_text().split()[0])
     os.kill(server_pid, signal.SIGKILL)
     build.wait(timeout=600)
@@ -78,6 +66,4 @@ def test_a_postgres_catalog_checks_logins_hides_its_password_and_survives_a_kill
     assert named.stdout.split() == [f"bronze.{SEED}"], named.stdout + named.stderr
 
     # nothing others can read under the home holds the password
-    readable = [path for path in settings.home.rglob("*")
-                if path.is_file() and path.stat().st_mode & 0o044 and password.encode() in path.read_bytes()]
-    assert readable == []
+    assert readable_files_with(settings.home, password) == []

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, QueryBuilder
 from pyhive import hive
+from secrets_in_sight import command_lines_with
 
 from foundation import processes
 from ingestion.generator import GeneratorOptions
@@ -219,7 +220,7 @@ def test_a_client_switching_file_reads_on_in_its_session_still_cannot_read_a_fil
 
 def test_a_secret_in_the_hiveconf_file_is_on_no_command_line_and_in_no_readable_file(endpoint):
     settings, _, _ = endpoint
-    seen_in = _command_lines_with(SECRET)
+    seen_in = command_lines_with(SECRET)
     for path in settings.home.rglob("*"):
         readable_by_others = path.is_file() and (path.stat().st_mode & 0o044
                                                  or not _owner_only_folder(path.parent, settings.home))
@@ -230,18 +231,6 @@ def test_a_secret_in_the_hiveconf_file_is_on_no_command_line_and_in_no_readable_
     (hive_site,) = (settings.home / "_serve").glob("conf-*/hive-site.xml")
     assert SECRET in hive_site.read_text()
     assert hive_site.stat().st_mode & 0o777 == 0o600 and hive_site.parent.stat().st_mode & 0o777 == 0o700
-
-
-def _command_lines_with(secret: str) -> list[str]:
-    """The /proc/<pid>/cmdline files of running processes that show `secret`."""
-    seen_in = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if secret.encode() in cmdline.read_bytes():
-                seen_in.append(str(cmdline))
-        except OSError:  # a process that ended meanwhile
-            continue
-    return seen_in
 
 
 def _owner_only_folder(folder, home):
@@ -319,7 +308,7 @@ def test_with_tls_and_ldap_switched_on_a_client_without_valid_credentials_is_ref
                 .execute("select 1")
         assert "Error validating the login" not in str(in_clear.value)
         assert jvm_log.read_text(errors="replace").count("Error validating LDAP user") == attempts
-        assert _command_lines_with(keystore_password) == []
+        assert command_lines_with(keystore_password) == []
     finally:
         processes.terminate(server.pid, 30)
 
