@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from datetime import UTC, datetime
 
 from foundation.settings import parse_memory
@@ -115,3 +116,14 @@ def port(text: str) -> int:
     if value > 65535:
         raise argparse.ArgumentTypeError(f"expected a port number up to 65535, got {value}")
     return value
+
+
+HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9a-fA-F:]+")
+
+
+def host_names(text: str) -> list[str]:
+    """Host names or addresses, comma-separated: what a certificate may name."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names or not all(HOST_NAME.fullmatch(name) for name in names):
+        raise argparse.ArgumentTypeError(f"expected host names or addresses separated by commas, got {text!r}")
+    return names

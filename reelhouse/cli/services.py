@@ -7,19 +7,29 @@ import argparse
 import sys
 from pathlib import Path
 
+from foundation.errors import ReelhouseError
 from foundation.settings import Settings
-from reelhouse.cli.arguments import key_value, memory, port, positive_float, positive_int
+from reelhouse.cli.arguments import host_names, key_value, memory, port, positive_float, positive_int
 from reelhouse.services.base import Service
 
 BACKGROUND = ("start", "stop", "status")
 
 
 def register(commands) -> dict:
-    kafka = commands.add_parser("kafka", help="start, stop or inspect the local Kafka broker(s)")
-    kafka.add_argument("action", choices=BACKGROUND)
+    kafka = commands.add_parser(
+        "kafka", help="start, stop or inspect the local Kafka broker(s); make a cluster's secrets or the topic")
+    kafka.add_argument("action", choices=(*BACKGROUND, "secrets", "topic"),
+                       help="secrets: the password, CA and broker keystore of a sasl_ssl cluster (e.g. compose's); "
+                            "topic: create $REELHOUSE_TOPIC when absent")
     kafka.add_argument("--brokers", type=positive_int,
                        help="KRaft nodes (default: as the cluster was started, else $REELHOUSE_KAFKA_BROKERS or 1)")
     kafka.add_argument("--port", type=port, help="first broker port (default $REELHOUSE_KAFKA_PORT or 9092)")
+    kafka.add_argument("--names", type=host_names, default=[], metavar="HOST,...",
+                       help="secrets: the names the brokers answer on, in their certificate (with localhost)")
+    kafka.add_argument("--directory", type=Path,
+                       help="secrets: where to make them (default <home>/_kafka/secrets)")
+    kafka.add_argument("--replication-factor", type=positive_int,
+                       help="topic: copies of each partition (default: up to 3, as the local cluster has brokers)")
 
     cluster = commands.add_parser("cluster", help="start, stop or inspect a local Spark standalone cluster")
     cluster.add_argument("action", choices=BACKGROUND)
@@ -82,10 +92,28 @@ def act(settings: Settings, action: str, name: str, service: Service) -> None:
 
 
 def _kafka(settings: Settings, args: argparse.Namespace) -> None:
-    from reelhouse.services.kafka import local_cluster
+    from reelhouse.services.kafka import ensure_topic, local_cluster
+    from reelhouse.services.kafka_secrets import KafkaSecrets
 
-    act(settings, args.action, "kafka",
-        local_cluster(settings, args.brokers, topic=(settings.topic, settings.topic_partitions)))
+    if args.action == "secrets":
+        if not args.names:
+            raise ReelhouseError("`kafka secrets` needs the brokers' names: --names HOST,...")
+        secrets = KafkaSecrets.of(settings)
+        if args.directory:
+            user = settings.kafka_user
+            secrets = KafkaSecrets(args.directory, user, args.directory / f"{user}.password", args.directory / "ca.pem")
+        for line in secrets.ensure(args.names) or ["every secret already there"]:
+            print(line)
+        print(f"in {secrets.directory}: {', '.join(sorted(p.name for p in secrets.directory.iterdir()))}")
+        return
+    cluster = local_cluster(settings, args.brokers, topic=(settings.topic, settings.topic_partitions))
+    if args.action == "topic":
+        replicas = args.replication_factor or cluster.layout.replication_factor
+        created = ensure_topic(settings.kafka, settings.topic, settings.topic_partitions, replicas)
+        print(f"topic {settings.topic} {'created' if created else 'exists'} ({settings.topic_partitions} partitions); "
+              f"bootstrap {settings.bootstrap_servers}")
+        return
+    act(settings, args.action, "kafka", cluster)
 
 
 def _cluster(settings: Settings, args: argparse.Namespace) -> None:

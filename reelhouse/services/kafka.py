@@ -206,7 +206,7 @@ class KafkaCluster:
         kafka_dir = self.layout.kafka_dir
         kafka_dir.mkdir(parents=True, exist_ok=True)
         kafka_dir.chmod(0o700)  # the nodes' configs may hold the brokers' login
-        said = self.secrets.ensure(self.layout.host) if self.secrets else []
+        said = self.secrets.ensure([self.layout.host]) if self.secrets else []
         log_config = kafka_dir / "log4j2.properties"
         log_config.write_text(LOG4J2)
         if not self.meta_file.exists():

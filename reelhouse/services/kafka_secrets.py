@@ -55,9 +55,9 @@ class KafkaSecrets:
     def keystore_password(self) -> str:
         return read_secret(self.keystore_password_file)
 
-    def ensure(self, host: str) -> list[str]:
-        """Create what is missing: the password, the CA, a broker certificate valid for `host`.
-        Returns what it made, one line each."""
+    def ensure(self, hosts: list[str]) -> list[str]:
+        """Create what is missing: the password, the CA, a broker certificate valid for every name in
+        `hosts` (and loopback). Returns what it made, one line each."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self.directory.chmod(0o700)
         made = []
@@ -75,10 +75,10 @@ class KafkaSecrets:
             ca_store.chmod(0o600)
             self.ca_file.chmod(0o600)
             made.append(f"Kafka CA made; clients trust {self.ca_file}")
-        names = self._subject_alternative_names(host)
+        names = self._subject_alternative_names(hosts)
         names_file = self.directory / "broker.names"
         if not self.keystore.exists() or not names_file.exists() or names_file.read_text() != names:
-            self._issue_broker_certificate(ca_store, host, names)
+            self._issue_broker_certificate(ca_store, hosts[0], names)
             write_private_text(names_file, names)
             made.append(f"broker certificate issued for {names}")
         return made
@@ -100,13 +100,14 @@ class KafkaSecrets:
         self.keystore.chmod(0o600)
 
     @staticmethod
-    def _subject_alternative_names(host: str) -> str:
+    def _subject_alternative_names(hosts: list[str]) -> str:
         names = ["dns:localhost", "ip:127.0.0.1"]
-        try:
-            ipaddress.ip_address(host)
-            names.append(f"ip:{host}")
-        except ValueError:
-            names.append(f"dns:{host}")
+        for host in hosts:
+            try:
+                ipaddress.ip_address(host)
+                names.append(f"ip:{host}")
+            except ValueError:
+                names.append(f"dns:{host}")
         return ",".join(dict.fromkeys(names))
 
     def _keytool(self, command: str, *arguments: object) -> None:

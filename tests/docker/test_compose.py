@@ -12,7 +12,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -130,14 +133,15 @@ def test_the_stream_and_the_workers_use_the_master_service(services):
 def test_jobs_bootstrap_from_every_broker_and_wait_for_their_topic(services):
     stream = _settings(services["stream"])
     advertised = {services[f"kafka-{i}"]["environment"]["KAFKA_ADVERTISED_LISTENERS"] for i in (1, 2, 3)}
-    assert {f"PLAINTEXT://{server}" for server in stream.bootstrap_servers.split(",")} == advertised
+    assert {f"SASL_SSL://{server}" for server in stream.bootstrap_servers.split(",")} == advertised
 
+    # `reelhouse kafka topic` makes the stream's topic with its partitions, three copies of each
     topics = services["kafka-topics"]
-    arguments = [*topics["entrypoint"], *topics["command"]]
-    assert _option(arguments, "--topic") == stream.topic == "playback-events"
-    assert int(_option(arguments, "--partitions")) == stream.topic_partitions == 3
-    assert int(_option(arguments, "--replication-factor")) == 3
-    assert set(_option(arguments, "--bootstrap-server").split(",")) == set(stream.bootstrap_servers.split(","))
+    assert topics["command"][:3] == ["reelhouse", "kafka", "topic"]
+    assert int(_option(topics["command"], "--replication-factor")) == 3
+    made = _settings(topics)
+    assert (made.bootstrap_servers, made.topic, made.topic_partitions) == \
+        (stream.bootstrap_servers, "playback-events", 3) and stream.topic_partitions == 3
     for job in ("stream", "monitor"):
         assert services[job]["depends_on"]["kafka-topics"]["condition"] == "service_completed_successfully"
 
@@ -145,7 +149,7 @@ def test_jobs_bootstrap_from_every_broker_and_wait_for_their_topic(services):
 def test_brokers_run_the_kafka_version_that_reelhouse_resolves_with_maven(services):
     namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
     pom_version = ET.parse(pom_path("kafka")).getroot().find("m:properties/m:kafka.version", namespace).text
-    images = {services[name]["image"] for name in ("kafka-1", "kafka-2", "kafka-3", "kafka-topics")}
+    images = {services[name]["image"] for name in ("kafka-1", "kafka-2", "kafka-3")}
     assert images == {f"apache/kafka:{pom_version}"}
 
 
@@ -209,6 +213,30 @@ def test_the_catalog_is_kept_in_postgres_unpublished_and_every_client_reads_its_
     assert "postgresql" in (REPO / "docker" / "Dockerfile").read_text().split()  # Debian's server in the image
 
 
+def test_kafka_takes_only_scram_logins_over_tls_and_every_kafka_client_logs_in_with_secrets(services):
+    for i in (1, 2, 3):
+        broker = services[f"kafka-{i}"]
+        environment = broker["environment"]
+        protocols = dict(pair.split(":") for pair in environment["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+        assert protocols == {"CONTROLLER": "SSL", "SASL_SSL": "SASL_SSL"}  # nothing in plain text
+        assert environment["KAFKA_LISTENER_NAME_CONTROLLER_SSL_CLIENT_AUTH"] == "required"
+        assert environment["KAFKA_INTER_BROKER_LISTENER_NAME"] == "SASL_SSL"
+        assert environment["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+        assert broker["entrypoint"] == ["/opt/reelhouse/kafka-broker.sh"]
+        mounted = {m["target"]: m["source"] for m in broker["volumes"]}
+        assert Path(mounted["/opt/reelhouse/kafka-broker.sh"]) == REPO / "docker" / "kafka-broker.sh"
+        secret_targets = {s["target"] for s in broker["secrets"]}
+        assert {"/run/secrets/kafka_password", "/etc/kafka/secrets/broker.p12"} <= secret_targets
+        assert not broker.get("ports")  # the compose network only
+        assert not any("PASSWORD" in name and not name.endswith("CREDENTIALS") for name in environment)
+    for name in ("stream", "monitor", "cli", "kafka-topics"):
+        settings = _settings(services[name])
+        assert settings.kafka.secured and settings.kafka_user == "reelhouse", name
+        secrets = {s["source"]: s["target"] for s in services[name]["secrets"]}
+        assert {str(settings.kafka_password_path), str(settings.kafka_ca_path)} == \
+            {secrets["kafka_password"], secrets["kafka_ca"]}, name
+
+
 def test_every_reelhouse_variable_set_is_one_that_reelhouse_reads(services):
     read_by_dbt = set()
     for dbt_file in (REPO / "profiles" / "profiles.yml", REPO / "dbt_project.yml"):
@@ -228,3 +256,95 @@ def test_every_spark_process_proves_the_clusters_secret_and_the_daemons_ask_for_
     assert not services["dashboard"].get("secrets")  # it runs no Spark
     entrypoint = (REPO / "docker" / "entrypoint.sh").read_text()
     assert "_SPARK_AUTH_SECRET=$(cat /run/secrets/spark_secret)" in entrypoint  # the daemons' way to it
+
+
+# the apache/kafka image's start, as far as our brokers' settings need it: KAFKA_* variables become
+# server.properties (KAFKA_ dropped, "_" a dot, "__" an underscore, "___" a dash), the keystore and its
+# password come from files in the secrets folder, KAFKA_OPTS reaches the JVM
+IMAGE_START = '''
+import os, sys
+env = os.environ
+secrets = env["BROKER_SECRETS_DIR"]
+not_settings = {"KAFKA_OPTS", "KAFKA_SSL_KEYSTORE_FILENAME", "KAFKA_SSL_KEYSTORE_CREDENTIALS",
+                "KAFKA_SSL_KEY_CREDENTIALS"}
+settings = {name[6:].lower().replace("___", "-").replace("__", "\\0").replace("_", ".").replace("\\0", "_"): value
+            for name, value in env.items() if name.startswith("KAFKA_") and name not in not_settings}
+settings["ssl.keystore.location"] = os.path.join(secrets, env["KAFKA_SSL_KEYSTORE_FILENAME"])
+settings["ssl.keystore.password"] = open(os.path.join(secrets, env["KAFKA_SSL_KEYSTORE_CREDENTIALS"])).read().strip()
+settings["ssl.key.password"] = open(os.path.join(secrets, env["KAFKA_SSL_KEY_CREDENTIALS"])).read().strip()
+config = os.path.join(env["BROKER_PRIVATE_DIR"], "server.properties")
+with open(os.open(config, os.O_WRONLY | os.O_CREAT, 0o600), "w") as out:
+    out.writelines(f"{key}={value}\\n" for key, value in settings.items())
+os.execvp("java", ["java", "-Xmx512m", *env["KAFKA_OPTS"].split(), "-cp", env["BROKER_KAFKA_HOME"] + "/libs/*",
+                   "kafka.Kafka", config])
+'''
+
+
+@pytest.mark.integration
+def test_a_compose_broker_stores_the_users_scram_login_and_serves_our_clients_only_over_tls(services, settings,
+                                                                                          tmp_path):
+    from secrets_in_sight import command_lines_with
+
+    from foundation import jars, processes
+    from foundation.kafka_connection import KafkaConnection
+    from ingestion.generator import GeneratorOptions
+    from ingestion.producer import produce
+    from reelhouse.services.kafka import end_offsets, ensure_topic, free_broker_port
+    from reelhouse.services.kafka_secrets import KafkaSecrets
+
+    # the operator's step of docker/README.md: `reelhouse kafka secrets --names kafka-1,kafka-2,kafka-3`
+    secrets = KafkaSecrets(tmp_path / "secrets", "reelhouse", tmp_path / "secrets" / "reelhouse.password",
+                           tmp_path / "secrets" / "ca.pem")
+    secrets.ensure(["kafka-1", "kafka-2", "kafka-3"])
+    kafka_home = tmp_path / "kafka-home"
+    kafka_home.mkdir()
+    (kafka_home / "libs").symlink_to(jars.resolve("kafka", settings.jars_cache)[0].parent)
+    private = tmp_path / "private"
+
+    # kafka-1's environment as compose gives it; one node, on free loopback ports instead of the network's
+    port = free_broker_port(39800)
+    single_node = {"KAFKA_CONTROLLER_QUORUM_VOTERS": f"1@localhost:{port + 100}",
+                   "KAFKA_LISTENERS": f"SASL_SSL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{port + 100}",
+                   "KAFKA_ADVERTISED_LISTENERS": f"SASL_SSL://localhost:{port}",
+                   "KAFKA_LOG_DIRS": str(tmp_path / "data"),
+                   "KAFKA_SSL_TRUSTSTORE_LOCATION": str(secrets.ca_file)}
+    broker_environment = services["kafka-1"]["environment"]
+    for name in broker_environment:
+        if name.endswith(("REPLICATION_FACTOR", "MIN_ISR", "MIN_INSYNC_REPLICAS")):
+            single_node[name] = "1"
+    environment = {
+        "PATH": os.environ["PATH"], **broker_environment, **single_node,
+        "BROKER_PASSWORD_FILE": str(secrets.password_file), "BROKER_SECRETS_DIR": str(secrets.directory),
+        "BROKER_PRIVATE_DIR": str(private), "BROKER_KAFKA_HOME": str(kafka_home),
+        "BROKER_RUN": str(tmp_path / "image-start.py"),
+    }
+    (tmp_path / "image-start.py").write_text(f"#!{sys.executable}\n{IMAGE_START}")
+    (tmp_path / "image-start.py").chmod(0o755)
+    log = (tmp_path / "broker.log").open("w")
+    broker = subprocess.Popen([str(REPO / "docker" / "kafka-broker.sh")], env=environment, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not processes.port_open("127.0.0.1", port):
+            assert broker.poll() is None, (tmp_path / "broker.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, (tmp_path / "broker.log").read_text()[-3000:]
+            time.sleep(0.5)
+        password = secrets.password()
+        assert command_lines_with(password) == []
+        assert not (private / "format.args").exists()
+        assert private.stat().st_mode & 0o777 == 0o700
+        assert {p.name: p.stat().st_mode & 0o777 for p in private.iterdir()} == \
+            {p.name: 0o600 for p in private.iterdir()}
+
+        # our clients log in as compose's services do; a client without a login gets nothing
+        login = KafkaConnection(f"localhost:{port}", "sasl_ssl", "reelhouse", secrets.password_file, secrets.ca_file)
+        assert ensure_topic(login, "compose", 3, 1)
+        assert produce(GeneratorOptions(events=300, seed=3), login, "compose").sent == 300
+        assert sum(end_offsets(login, "compose").values()) == 300
+        with pytest.raises(Exception):  # noqa: B017 - kafka-python's error for a refused handshake varies
+            end_offsets(f"localhost:{port}", "compose")
+    finally:
+        if broker.poll() is None:
+            os.killpg(broker.pid, signal.SIGKILL)
+            broker.wait(timeout=30)
+        log.close()
