@@ -137,7 +137,9 @@ def produce(
     try:
         producer = KafkaProducer(**connection.client_options(), **PRODUCER_CONFIG)
     except KafkaError as error:
-        raise ReelhouseError(f"cannot connect to Kafka at {connection.bootstrap_servers}: {error}") from error
+        login = (f" as {connection.user} over TLS (check REELHOUSE_KAFKA_PASSWORD_FILE {connection.password_file} "
+                 f"and REELHOUSE_KAFKA_CA_FILE {connection.ca_file})") if connection.secured else ""
+        raise ReelhouseError(f"cannot connect to Kafka at {connection.bootstrap_servers}{login}: {error}") from error
     report = ProduceReport()
     deliveries = Deliveries()
     if options.start is None and rate > 0:

@@ -11,6 +11,7 @@ from kafka.errors import KafkaError
 from secrets_in_sight import command_lines_with, readable_files_with
 
 from foundation import processes
+from foundation.errors import ReelhouseError
 from foundation.kafka_connection import KafkaConnection
 from foundation.secret_files import write_private_text
 from ingestion.generator import GeneratorOptions
@@ -62,8 +63,11 @@ def test_a_sasl_ssl_cluster_off_loopback_refuses_strangers_and_the_stream_reads_
         assert _refused(KafkaConnection(secured.bootstrap_servers))
         wrong = tmp_path / "wrong.password"
         write_private_text(wrong, "not-the-password\n")
-        assert _refused(KafkaConnection(secured.bootstrap_servers, "sasl_ssl", secured.kafka_user, wrong,
-                                        secured.kafka_ca_path))
+        wrong_login = KafkaConnection(secured.bootstrap_servers, "sasl_ssl", secured.kafka_user, wrong,
+                                      secured.kafka_ca_path)
+        assert _refused(wrong_login)
+        with pytest.raises(ReelhouseError, match=f"as reelhouse over TLS .*PASSWORD_FILE {wrong}"):
+            produce(GeneratorOptions(events=10, seed=1), wrong_login, secured.topic)
 
         # the producer, the admin and offset lookups, and the stream's Spark source all log in
         sent = produce(GeneratorOptions(events=3_000, seed=21, bad_ratio=0.02), secured.kafka, secured.topic)
