@@ -41,7 +41,6 @@ ENVIRONMENT = {
     "metastore_password_file": "REELHOUSE_METASTORE_PASSWORD_FILE",
     "worker_python": "REELHOUSE_WORKER_PYTHON",
     "verbose": "REELHOUSE_VERBOSE",
-    "jvm_options": "REELHOUSE_JVM_OPTIONS",
     "max_event_lead_seconds": "REELHOUSE_MAX_EVENT_LEAD_SECONDS",
     "max_event_age_days": "REELHOUSE_MAX_EVENT_AGE_DAYS",
 }
@@ -96,9 +95,6 @@ class Settings:
     worker_python: str = sys.executable
     """The Python that Spark's Python workers run (UDFs, the recommender's top-k); on a
     cluster, an interpreter with reelhouse's dependencies on every worker."""
-    jvm_options: str = ""
-    """Options added to every JVM reelhouse starts (Spark drivers and executors, Kafka brokers), e.g.
-    `-XX:TieredStopAtLevel=1`: quicker start-up for small data, slower at full speed (the tests use it)."""
     verbose: bool = False
     """Spark, Delta, Hive and Kafka logs on the terminal too; they always go to `<home>/_logs/`."""
     max_event_lead_seconds: float = 600.0

@@ -56,8 +56,8 @@ def build_spark(
         "spark.sql.warehouse.dir": str(settings.home / "_warehouse"),
         "spark.driver.extraJavaOptions":
             f"-Dderby.system.home={settings.home / '_derby'} -Dlog4j2.configurationFile={log_config} "
-            + f"{JIT_HUGE_METHODS} {settings.jvm_options}".strip(),
-        "spark.executor.extraJavaOptions": f"{JIT_HUGE_METHODS} {settings.jvm_options}".strip(),
+            + JIT_HUGE_METHODS,
+        "spark.executor.extraJavaOptions": JIT_HUGE_METHODS,
     }
     if catalog:
         require_metastore(settings.metastore_host, settings.metastore_port)

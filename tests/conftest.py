@@ -28,9 +28,8 @@ def test_home(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def settings(test_home: Path) -> Settings:
-    # C1 only: the tests' JVMs are many, short and on small data; they start ~20 % sooner without C2
     return Settings.from_env({"REELHOUSE_HOME": str(test_home)}).with_overrides(
-        spark_master="local[2]", shuffle_partitions=2, jvm_options="-XX:TieredStopAtLevel=1"
+        spark_master="local[2]", shuffle_partitions=2
     )
 
 

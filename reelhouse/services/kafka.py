@@ -152,14 +152,13 @@ def free_broker_port(first: int, host: str = "127.0.0.1", span: int = 500, broke
     raise ReelhouseError(f"no free ports for {brokers} Kafka broker(s) from {first} to {first + span}")
 
 
-def _java_command(classpath_dir: Path, log_config: Path, heap_mb: int, jvm_options: str) -> list[str]:
-    return processes.java_command(f"{classpath_dir}/*", heap_mb, f"-Dlog4j2.configurationFile={log_config}",
-                                  *jvm_options.split())
+def _java_command(classpath_dir: Path, log_config: Path, heap_mb: int) -> list[str]:
+    return processes.java_command(f"{classpath_dir}/*", heap_mb, f"-Dlog4j2.configurationFile={log_config}")
 
 
 class KafkaCluster:
     def __init__(self, layout: ClusterLayout, jars_cache: Path, heap_mb: int = 512,
-                 topic: tuple[str, int] | None = None, secrets: KafkaSecrets | None = None, jvm_options: str = ""):
+                 topic: tuple[str, int] | None = None, secrets: KafkaSecrets | None = None):
         """`topic` (name, partitions): created by `start` when absent. `secrets`: where a sasl_ssl
         cluster keeps its password and certificates (made by `start` when missing)."""
         if layout.security == "sasl_ssl" and secrets is None:
@@ -167,7 +166,6 @@ class KafkaCluster:
         self.layout = layout
         self.jars_cache = jars_cache
         self.heap_mb = heap_mb
-        self.jvm_options = jvm_options
         self.topic = topic
         self.secrets = secrets if layout.security == "sasl_ssl" else None
         self.meta_file = layout.kafka_dir / "cluster.json"
@@ -217,7 +215,7 @@ class KafkaCluster:
                  "security": self.layout.security}
             ))
         cluster_id = _recorded(self.layout.kafka_dir)["cluster_id"]
-        base = _java_command(classpath_dir, log_config, self.heap_mb, self.jvm_options)
+        base = _java_command(classpath_dir, log_config, self.heap_mb)
         running = self.running_nodes()
         for node in self.layout.nodes:
             if node.node_id in running:
@@ -298,7 +296,7 @@ def local_cluster(settings: Settings, brokers: int | None = None, port: int | No
     """The cluster `reelhouse kafka start` runs under the home, as the settings describe it."""
     layout = ClusterLayout(settings.kafka_dir, settings.kafka_host, port or settings.kafka_port,
                            brokers or settings.kafka_brokers, settings.kafka_security)
-    return KafkaCluster(layout, settings.jars_cache, heap_mb, topic, KafkaSecrets.of(settings), settings.jvm_options)
+    return KafkaCluster(layout, settings.jars_cache, heap_mb, topic, KafkaSecrets.of(settings))
 
 
 def recorded_brokers(kafka_dir: Path, port: int) -> int | None:
