@@ -291,10 +291,10 @@ class KafkaCluster:
                 f"bootstrap {self.layout.bootstrap_servers}"] if running else None
 
 
-def local_cluster(settings: Settings, brokers: int | None = None, port: int | None = None,
-                  topic: tuple[str, int] | None = None, heap_mb: int = 512) -> KafkaCluster:
+def local_cluster(settings: Settings, brokers: int | None = None, topic: tuple[str, int] | None = None,
+                  heap_mb: int = 512) -> KafkaCluster:
     """The cluster `reelhouse kafka start` runs under the home, as the settings describe it."""
-    layout = ClusterLayout(settings.kafka_dir, settings.kafka_host, port or settings.kafka_port,
+    layout = ClusterLayout(settings.kafka_dir, settings.kafka_host, settings.kafka_port,
                            brokers or settings.kafka_brokers, settings.kafka_security)
     return KafkaCluster(layout, settings.jars_cache, heap_mb, topic, KafkaSecrets.of(settings))
 
