@@ -90,6 +90,24 @@ def test_a_view_seen_twice_counts_once():
     assert histories.users["u"].titles["v03"].weight == pytest.approx(0.5)
 
 
+class _SeenOnlyByLookup(set):
+    """The ids of every view taken in; walking them all (to copy them) fails the test."""
+
+    def __iter__(self):
+        raise AssertionError("the whole history was walked to sort out one batch")
+
+
+def test_a_batch_is_sorted_out_by_looking_up_its_own_views_not_by_walking_the_history():
+    histories = live.Histories()
+    histories.add(_views(("e1", "u", "v03", 0, 0.5, False)))
+    histories._events = _SeenOnlyByLookup(histories._events)
+    fresh = histories.fresh(_views(("e2", "u", "v04", 9, 1.0, False), ("e1", "u", "v03", 0, 0.5, False),
+                                   ("e2", "u", "v04", 9, 1.0, False)))
+    assert fresh.event_id.tolist() == ["e2"]  # the seen view left out, the repeated one once
+    assert histories.add(_views(("e3", "v", "v05", 1, 1.0, False))) == {"v"}
+    assert histories.fresh(_views()).columns.tolist() == list(live.HISTORY_COLUMNS)  # a batch without views
+
+
 def test_titles_the_model_never_saw_fall_back_to_popular_in_their_genre():
     histories = live.Histories()
     histories.add(_views(("e1", "u", "brand_new", 0, 1.0, False)))
