@@ -19,6 +19,7 @@ transaction) and rewrites equal lists, so the tables do not change.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -87,6 +88,7 @@ class LiveRecommender:
         self.model: live.ItemModel | None = None
         self._refresh_model()
         self.app_id: str | None = None
+        self.compaction: threading.Thread | None = None
         self.views = self.users_updated = 0
 
     def _refresh_model(self) -> None:
@@ -117,10 +119,24 @@ class LiveRecommender:
         if lists:
             version = live_io.merge_lists(self.settings, pd.DataFrame(lists, columns=list(live.LIVE_COLUMNS)),
                                           self.k, pd.Timestamp.now(tz="UTC"))
-            compact(frame.sparkSession, self.settings.table_path(*USER_RECOMMENDATIONS_LIVE), version,
-                    live_io.COMPACT_EVERY)
+            self._compact_meanwhile(frame.sparkSession, version)
         self.views += len(fresh)
         self.users_updated += len(rebuilt)
+
+    def _compact_meanwhile(self, spark: SparkSession, version: int) -> None:
+        """Every COMPACT_EVERY versions, Spark's OPTIMIZE of the lists in a thread of its own: inside
+        the batch it held the next lists back for seconds. Its conflicts with the next merges are
+        the ones `merge_lists` and `compact` already settle (one retries, the other waits its turn)."""
+        if version % live_io.COMPACT_EVERY or (self.compaction and self.compaction.is_alive()):
+            return
+        path = self.settings.table_path(*USER_RECOMMENDATIONS_LIVE)
+        self.compaction = threading.Thread(target=compact, args=(spark, path), name="compact-live-lists", daemon=True)
+        self.compaction.start()
+
+    def finish(self) -> None:
+        """Wait for a compaction still running (it commits whole or not at all)."""
+        if self.compaction:
+            self.compaction.join()
 
     def _app_id(self) -> str:
         """The checkpoint's own id (Spark writes it at the query's first start): a new checkpoint
@@ -163,5 +179,6 @@ def run(spark: SparkSession, settings: Settings, options: LiveOptions,
     except StreamingQueryException as error:
         query.stop()
         raise ReelhouseError(f"live recommender failed: {str(error).splitlines()[0]}") from error
+    recommender.finish()
     return LiveReport(len(batches), recommender.views, recommender.users_updated, time.monotonic() - started,
                       recommender.model_version)
