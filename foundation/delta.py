@@ -18,6 +18,12 @@ def is_delta_table(path: Path) -> bool:
                                 for entry in log.iterdir())
 
 
+def has_commit_after(path: Path, version: int) -> bool:
+    """Whether the table has a commit after `version`: its next commit file exists (Delta creates
+    each commit's file atomically). A file lookup, for pollers that ask many times a second."""
+    return (path / "_delta_log" / f"{version + 1:020d}.json").exists()
+
+
 def find_delta_tables(home: Path, layers: tuple[str, ...]) -> list[tuple[str, str, Path]]:
     """(layer, name, path) of every Delta table under `<home>/<layer>/`, sorted.
 

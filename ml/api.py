@@ -38,7 +38,7 @@ def parse_k(text: str) -> int:
     return k
 
 
-def create_app(settings: Settings, token: str | None = None, refresh_seconds: float = 0.5) -> FastAPI:
+def create_app(settings: Settings, token: str | None = None, refresh_seconds: float = 0.1) -> FastAPI:
     recommender = Recommender(settings)
     stop = threading.Event()
 

@@ -21,13 +21,16 @@ from pathlib import Path
 import pandas as pd
 
 from foundation import delta_rs
-from foundation.delta import is_delta_table
+from foundation.delta import has_commit_after, is_delta_table
 from foundation.errors import ReelhouseError
 from foundation.settings import Settings
 from ml.tables import ALL, POPULAR_VIDEOS, USER_RECOMMENDATIONS, USER_RECOMMENDATIONS_LIVE, VIDEOS
 
 USERS = ("gold", "dim_users")
 FULL_RELOAD_SECONDS = 60.0
+# how often every table's version is read in full: a table created anew (its versions start
+# again) is not seen by the next-commit check
+VERSION_READ_SECONDS = 5.0
 
 
 @dataclass
@@ -66,6 +69,7 @@ class Recommender:
         self._lock = threading.Lock()
         self._live_loaded = 0.0
         self._live_computed: pd.Timestamp | None = None
+        self._versions_read = float("-inf")
         self.refresh()
 
     def _path(self, name: str) -> Path:
@@ -79,8 +83,15 @@ class Recommender:
         The live table changes every micro-batch: only the users with rows computed since the
         last load are read again (a full reload every FULL_RELOAD_SECONDS as a backstop)."""
         changed = False
+        now = time.monotonic()
+        # between full reads of every version, a loaded table is checked by its next commit's file
+        full_check = now - self._versions_read >= VERSION_READ_SECONDS
+        if full_check:
+            self._versions_read = now
         for name, snapshot in list(self._tables.items()):
             path = self._path(name)
+            if not full_check and snapshot.version is not None and not has_commit_after(path, snapshot.version):
+                continue
             version = delta_rs.version(path) if is_delta_table(path) else None
             if version == snapshot.version:
                 continue

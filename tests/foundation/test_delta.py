@@ -1,6 +1,6 @@
 """What counts as a Delta table, on folders made by hand (no Spark); compaction through Spark."""
 
-from foundation.delta import is_delta_table
+from foundation.delta import has_commit_after, is_delta_table
 
 
 def test_a_table_being_created_is_not_a_table_until_its_first_commit(tmp_path):
@@ -10,6 +10,17 @@ def test_a_table_being_created_is_not_a_table_until_its_first_commit(tmp_path):
     assert not is_delta_table(tmp_path / "t")
     (log / "00000000000000000000.json").write_text("{}\n")
     assert is_delta_table(tmp_path / "t")
+
+
+def test_a_commit_after_a_version_is_seen_by_its_file(tmp_path):
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    rows = pa.table({"n": [1, 2]})
+    write_deltalake(str(tmp_path), rows)
+    assert not has_commit_after(tmp_path, 0)
+    write_deltalake(str(tmp_path), rows, mode="append")
+    assert has_commit_after(tmp_path, 0) and not has_commit_after(tmp_path, 1)
 
 
 def test_compact_bin_packs_a_delta_rs_table_through_spark_and_keeps_every_row(spark, tmp_path):
