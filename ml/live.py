@@ -102,7 +102,7 @@ class Histories:
         """The views not taken in before (by event_id), each once, in time order.
 
         Each view's id is looked up in the set: `isin(set)` copied every id ever seen into an array
-        per batch, so batches slowed down as the history grew (0.25 s at 200,000 views)."""
+        per batch, so batches slowed down as the history grew (2.3 s a call with 2 million seen ids)."""
         unseen = np.fromiter((event_id not in self._events for event_id in views.event_id), dtype=bool,
                              count=len(views))
         return views[unseen].drop_duplicates("event_id").sort_values(["event_at", "event_id"], kind="stable")

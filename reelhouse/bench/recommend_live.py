@@ -133,25 +133,28 @@ async def load(host: str, port: int, users: list[str], rps: int, seconds: float,
     loop = asyncio.get_running_loop()
     idle: asyncio.Queue = asyncio.Queue()
     for _ in range(connections):
-        idle.put_nowait(await asyncio.open_connection(host, port))
+        idle.put_nowait(None)  # opened by the first request that takes it
     latencies: list[float] = []
     errors = late = 0
 
     async def request(number: int, due: float) -> None:
         nonlocal errors, late
-        reader, writer = await idle.get()
+        connection = await idle.get()
         sent = loop.time()
         late += sent - due > 0.05
         path = f"/users/{urllib.parse.quote(users[number % len(users)], safe='')}/recommendations?k=10"
         try:
-            status = await asyncio.wait_for(_get(reader, writer, host, path), timeout=10)
+            if connection is None:
+                connection = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=10)
+            status = await asyncio.wait_for(_get(*connection, host, path), timeout=10)
         except (OSError, ValueError, asyncio.IncompleteReadError):  # a timeout is an OSError
             status = 0
-            writer.close()
-            reader, writer = await asyncio.open_connection(host, port)
+            if connection is not None:
+                connection[1].close()
+            connection = None  # a refused or broken connection is an error, and opened again next time
         latencies.append(loop.time() - sent)
         errors += status != 200
-        idle.put_nowait((reader, writer))
+        idle.put_nowait(connection)
 
     start = loop.time() + 0.5
     pending = []
@@ -162,7 +165,8 @@ async def load(host: str, port: int, users: list[str], rps: int, seconds: float,
         pending.append(asyncio.create_task(request(number, due)))
     await asyncio.gather(*pending)
     while not idle.empty():
-        idle.get_nowait()[1].close()
+        if connection := idle.get_nowait():
+            connection[1].close()
     return {"requests": len(latencies), "errors": errors, "sent_late_over_50ms": late,
             "connections": connections,
             "p50_ms": round(_quantile(latencies, 0.5) * 1000, 2),

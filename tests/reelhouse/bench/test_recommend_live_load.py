@@ -52,3 +52,13 @@ def test_every_request_is_answered_once_on_kept_alive_connections_and_refusals_a
     assert len(_Recommendations.connections) <= 8  # the connections were reused, not one per request
     # what is measured is the server's time: each answer takes SERVER_SECONDS there
     assert SERVER_SECONDS * 1000 <= figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
+
+
+def test_a_server_that_is_not_there_is_counted_as_errors_not_a_crash():
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    figures = asyncio.run(load("127.0.0.1", port, ["u1"], rps=50, seconds=1, connections=4))
+    assert figures["requests"] == figures["errors"] == 50
