@@ -18,7 +18,10 @@ from collections import namedtuple
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from foundation import delta_rs
 from foundation.delta import has_commit_after, is_delta_table
@@ -52,12 +55,52 @@ class Answer:
     items: list[Recommendation] = field(default_factory=list)
 
 
+_ListRow = namedtuple("_ListRow", ["rank", "video_id", "score", "reason", "model_version"])
+
+
+class _Lists:
+    """Users' lists kept as Arrow columns, with each user's range of rows.
+
+    A reload makes a few Python objects per user, not several per row: 100,000 rows as Python
+    tuples held the interpreter for 30-90 ms at a time (their garbage collection, and freeing the
+    previous load), and every answer of the API waited behind it."""
+
+    def __init__(self, ranges: dict[str, tuple[list[pa.Array], int, int]] | None = None) -> None:
+        self._ranges = ranges or {}
+
+    @classmethod
+    def of(cls, table: pa.Table) -> _Lists:
+        """The lists of `table` (user_id and the `_ListRow` columns, in any order)."""
+        if table.num_rows == 0:
+            return cls()
+        table = table.cast(pa.schema([pa.field(f.name, pa.string() if f.type == pa.string_view() else f.type)
+                                      for f in table.schema]))  # Arrow sorts no string views
+        table = table.sort_by([("user_id", "ascending"), ("rank", "ascending")]).combine_chunks()
+        runs = pc.run_end_encode(table.column("user_id").combine_chunks())
+        ends = runs.run_ends.to_numpy()
+        starts = np.concatenate([[0], ends[:-1]])
+        columns = [table.column(name).chunk(0) for name in _ListRow._fields]
+        return cls({user: (columns, start, end) for user, start, end
+                    in zip(runs.values.to_pylist(), starts.tolist(), ends.tolist(), strict=True)})
+
+    def updated(self, newer: _Lists) -> _Lists:
+        """These lists with `newer`'s users replaced (or added)."""
+        return _Lists({**self._ranges, **newer._ranges})
+
+    def get(self, user_id: str) -> list[_ListRow] | None:
+        if user_id not in self._ranges:
+            return None
+        columns, start, end = self._ranges[user_id]
+        values = (column.slice(start, end - start).to_pylist() for column in columns)
+        return [_ListRow._make(row) for row in zip(*values, strict=True)]
+
+
 @dataclass
 class _Snapshot:
     """One table in memory, at one Delta version."""
 
     version: int | None = None
-    rows: dict = field(default_factory=dict)
+    rows: dict | _Lists = field(default_factory=dict)
 
 
 class Recommender:
@@ -97,9 +140,9 @@ class Recommender:
                 continue
             if name == "live" and snapshot.version is not None and version is not None \
                     and time.monotonic() - self._live_loaded < FULL_RELOAD_SECONDS:
-                rows = {**snapshot.rows, **self._load(name, path, since=self._live_computed)}
+                rows = snapshot.rows.updated(self._load(name, path, since=self._live_computed))
             else:
-                rows = self._load(name, path) if version is not None else {}
+                rows = self._load(name, path) if version is not None else self._load_nothing(name)
                 if name == "live":
                     self._live_loaded = time.monotonic()
             with self._lock:
@@ -113,7 +156,11 @@ class Recommender:
     def _where_user(self, column: str = "user_id") -> str:
         return f" where {column} = {delta_rs.literal(self.only_user)}" if self.only_user is not None else ""
 
-    def _load(self, name: str, path: Path, since: pd.Timestamp | None = None) -> dict:
+    @staticmethod
+    def _load_nothing(name: str) -> dict | _Lists:
+        return _Lists() if name in ("live", "batch") else {}
+
+    def _load(self, name: str, path: Path, since: pd.Timestamp | None = None) -> dict | _Lists:
         if name in ("live", "batch"):
             reason = "reason" if name == "live" else "'' as reason"
             where = self._where_user()
@@ -121,12 +168,12 @@ class Recommender:
                 where = (f" where user_id in (select user_id from t where computed_at > "
                          f"{delta_rs.literal(since)})")
             computed = ", computed_at" if name == "live" else ""
-            frame = delta_rs.query(f"select user_id, rank, video_id, score, {reason}, model_version{computed} from t"
-                                   f"{where} order by user_id, rank", t=path)
-            if name == "live" and not frame.empty:
-                newest = frame.computed_at.max()
+            table = delta_rs.query_arrow(f"select user_id, rank, video_id, score, {reason}, model_version{computed} "
+                                         f"from t{where}", t=path)
+            if name == "live" and table.num_rows:
+                newest = pd.Timestamp(pc.max(table.column("computed_at")).as_py())
                 self._live_computed = newest if self._live_computed is None else max(self._live_computed, newest)
-            return _by_key(frame, ["user_id"])
+            return _Lists.of(table)
         if name == "popular":
             frame = delta_rs.query("select region, lower(genre) as genre, rank, video_id, score, model_version "
                                    "from t order by region, genre, rank", t=path)
@@ -140,7 +187,8 @@ class Recommender:
     def answer(self, user_id: str, k: int, region: str | None = None, genre: str | None = None) -> Answer:
         with self._lock:
             tables = {name: snapshot for name, snapshot in self._tables.items()}
-        live, batch = tables["live"].rows.get(user_id), tables["batch"].rows.get(user_id)
+        live = tables["live"].rows.get(user_id)
+        batch = None if live else tables["batch"].rows.get(user_id)
         if live:
             rows = [r for r in live if r.rank <= k]
             answer = Answer(user_id, "live", "real-time: rebuilt from the user's views as they arrive "
