@@ -18,6 +18,7 @@ transaction) and rewrites equal lists, so the tables do not change.
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 import time
@@ -84,6 +85,10 @@ class LiveRecommender:
         live_io.ensure_tables(settings)
         self.histories = live.Histories()
         self.histories.add(live_io.load_history(settings))
+        # out of the collector's reach: a full collection walked the loaded history (1.3 million
+        # objects for the demo's 2.3 million views) for a second, holding up whichever batch it hit
+        gc.collect()
+        gc.freeze()
         self.model_version: str | None = None
         self.model: live.ItemModel | None = None
         self._refresh_model()

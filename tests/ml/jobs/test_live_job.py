@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 
@@ -133,3 +134,15 @@ def test_an_unknown_title_and_an_unknown_user_do_not_stop_it(spark, trained_home
     lists = _lists(settings)
     newcomer = lists[lists.user_id == "brand_new_user"]
     assert len(newcomer) == K and newcomer.reason.str.startswith("popular").all()
+
+
+def test_the_history_loaded_at_start_is_out_of_the_garbage_collectors_walks(trained_home):
+    settings, _, _ = trained_home
+    try:
+        recommender = live_job.LiveRecommender(settings, K)
+        states = [state for history in recommender.histories.users.values() for state in history.titles.values()]
+        walked = {id(thing) for thing in gc.get_objects()}
+        assert len(states) > 1_000
+        assert not [state for state in states if id(state) in walked]
+    finally:
+        gc.unfreeze()
