@@ -64,7 +64,8 @@ def fold_in(model: ItemModel, items: np.ndarray, weights: np.ndarray) -> np.ndar
         return None
     y = model.factors[np.asarray(items, dtype=np.int64)]
     extra = model.alpha * np.abs(weights)
-    normal = model.gram + (y.T * extra) @ y + model.reg_param * positive.sum() * np.eye(y.shape[1])
+    normal = model.gram + (y.T * extra) @ y
+    normal[np.diag_indices_from(normal)] += model.reg_param * positive.sum()
     right = ((1.0 + extra[positive])[:, None] * y[positive]).sum(axis=0)
     return np.linalg.solve(normal, right)
 
@@ -210,13 +211,14 @@ def continue_watching(history: UserHistory, catalog: Catalog) -> list[tuple[str,
     """(video_id, when, reason), most recent first: unfinished titles to resume, and the next
     episode after the latest finished one of each series, when it is not finished yet."""
     entries: dict[str, tuple[pd.Timestamp, str]] = {}
-    for video_id, state in history.titles.items():
-        if not state.finished and not state.last_skipped and state.progress > 0:
-            entries[video_id] = (state.last_at, "continue watching")
     latest_per_series: dict[tuple[str, str], tuple[pd.Timestamp, str]] = {}
-    for video_id, state in history.titles.items():
+    for video_id, state in history.titles.items():  # one pass: it runs for every user of every batch
+        if not state.finished:
+            if not state.last_skipped and state.progress > 0:
+                entries[video_id] = (state.last_at, "continue watching")
+            continue
         series = catalog.series.get(video_id)
-        in_progress = state.finished and series is not None and video_id in catalog.next_episode
+        in_progress = series is not None and video_id in catalog.next_episode
         if in_progress and (series not in latest_per_series or state.last_at > latest_per_series[series][0]):
             latest_per_series[series] = (state.last_at, video_id)
     for (_, name), (when, episode) in latest_per_series.items():
@@ -231,9 +233,19 @@ def continue_watching(history: UserHistory, catalog: Catalog) -> list[tuple[str,
 def user_vector(history: UserHistory, model: ItemModel) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """(vector or None, item positions, weights) of the titles the model knows, in a fixed order."""
     known = sorted(v for v in history.titles if v in model.position)
-    items = np.array([model.position[v] for v in known], dtype=np.int64)
-    weights = np.array([history.titles[v].weight for v in known], dtype=np.float64)
+    items = np.fromiter((model.position[v] for v in known), dtype=np.int64, count=len(known))
+    weights = np.fromiter((history.titles[v].weight for v in known), dtype=np.float64, count=len(known))
     return fold_in(model, items, weights), items, weights
+
+
+def _top(scores: np.ndarray, wanted: int) -> np.ndarray:
+    """The positions of the `wanted` highest scores, highest first, ties by position: what
+    `np.argsort(-scores, kind="stable")[:wanted]` gives, without sorting every title."""
+    if wanted >= len(scores):
+        return np.argsort(-scores, kind="stable")[:wanted]
+    threshold = scores[np.argpartition(-scores, wanted - 1)[:wanted]].min()
+    candidates = np.flatnonzero(scores >= threshold)  # in position order: the stable sort keeps ties so
+    return candidates[np.argsort(-scores[candidates], kind="stable")][:wanted]
 
 
 def recommend(user_id: str, history: UserHistory, model: ItemModel | None, catalog: Catalog,
@@ -252,14 +264,12 @@ def recommend_rows(user_id: str, history: UserHistory, model: ItemModel | None, 
     for video_id, _, reason in continue_watching(history, catalog)[:min(continue_slots, k)]:
         known = scores is not None and video_id in model.position
         rows.append((video_id, float(scores[model.position[video_id]]) if known else None, reason))
-    placed = {video_id for video_id, _, _ in rows} | set(history.titles)
     wanted = k - len(rows)
     if scores is not None and wanted > 0:
         masked = scores.copy()
-        for video_id in placed:
-            if video_id in model.position:
-                masked[model.position[video_id]] = -np.inf
-        top = np.argsort(-masked, kind="stable")[:wanted]
+        masked[items] = -np.inf  # the history's titles the model knows, and the continue entries
+        masked[[model.position[v] for v, _, _ in rows if v in model.position]] = -np.inf
+        top = _top(masked, wanted)
         liked = items[weights > 0]
         for position in top:
             if not np.isfinite(masked[position]):
@@ -268,6 +278,7 @@ def recommend_rows(user_id: str, history: UserHistory, model: ItemModel | None, 
             rows.append((model.item_ids[position], float(masked[position]),
                          f"because you watched {catalog.title(model.item_ids[int(because)])}"))
     elif wanted > 0:
+        placed = {video_id for video_id, _, _ in rows} | set(history.titles)
         for video_id, score, why in popular.ranked(history.region, history.last_genre):
             if len(rows) == k:
                 break
