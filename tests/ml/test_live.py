@@ -132,3 +132,12 @@ def test_a_resumed_view_that_reaches_the_end_finishes_the_title():
     assert histories.users["u"].titles["v03"].finished
     rows = live.recommend("u", histories.users["u"], _model(6), live.Catalog.of(SERIES), live.Popular({}), 5)
     assert "v03" not in set(rows.video_id) and not (rows.reason == "continue watching").any()
+
+
+def test_the_top_titles_are_the_stable_sorts_first_ones_ties_and_masked_titles_included():
+    chooser = np.random.default_rng(5)
+    for _ in range(200):
+        scores = chooser.integers(0, 6, size=int(chooser.integers(1, 40))).astype(float)  # many ties
+        scores[chooser.random(len(scores)) < 0.3] = -np.inf
+        wanted = int(chooser.integers(1, len(scores) + 3))
+        assert live._top(scores, wanted).tolist() == np.argsort(-scores, kind="stable")[:wanted].tolist()
