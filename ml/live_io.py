@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 import pyarrow as pa
@@ -42,7 +43,15 @@ LIVE_SCHEMA = pa.schema([
     ("computed_at", pa.timestamp("us", tz="UTC")),
 ])
 CONTENT = ("video_id", "score", "reason", "model_version", "reflects_event_at")  # what makes a row change
-COMPACT_EVERY = 100
+# the lists are compacted when merges have left more files than this: a merge that updates rows
+# rewrites the files holding them, so a table of returning users stays at one file, and an OPTIMIZE
+# every 100 versions of that one file (a no-op) took ~30 s of the two cores, tripling batch times
+COMPACT_ABOVE_FILES = 16
+
+
+class Merged(NamedTuple):
+    version: int
+    files: int  # the table's data files after the merge
 
 
 def models_dir(settings: Settings) -> Path:
@@ -125,11 +134,12 @@ def append_views_once(settings: Settings, views: pd.DataFrame, app_id: str, batc
     return delta_rs.commit_retrying(path, append)
 
 
-def merge_lists(settings: Settings, lists: pd.DataFrame, k: int, computed_at: pd.Timestamp) -> int:
+def merge_lists(settings: Settings, lists: pd.DataFrame, k: int, computed_at: pd.Timestamp) -> Merged:
     """Write each user's list by (user, rank): rows whose content changed are updated (and keep
     nothing of the old row), new ranks inserted, ranks beyond a shorter new list deleted. An
     unchanged row is left alone, computed_at included, so a replayed batch changes nothing.
-    Returns the version committed; the caller compacts every COMPACT_EVERY versions, with Spark."""
+    Returns the version committed and the files the table has; the caller compacts it (with Spark)
+    when they are more than COMPACT_ABOVE_FILES: new users' rows land in new files."""
     path = settings.table_path(*USER_RECOMMENDATIONS_LIVE)
     users = lists.user_id.unique()
     padded = pd.MultiIndex.from_product([users, range(1, k + 1)], names=["user_id", "rank"]).to_frame(index=False)
@@ -137,7 +147,7 @@ def merge_lists(settings: Settings, lists: pd.DataFrame, k: int, computed_at: pd
     data = pa.Table.from_pandas(source[list(LIVE_SCHEMA.names)], schema=LIVE_SCHEMA, preserve_index=False)
     changed = " or ".join(f"(t.{c} is distinct from s.{c})" for c in CONTENT)
 
-    def merge(table: DeltaTable) -> int:
+    def merge(table: DeltaTable) -> Merged:
         (
             table.merge(data, "t.user_id = s.user_id and t.rank = s.rank", source_alias="s", target_alias="t")
             .when_matched_delete("s.video_id is null")
@@ -145,7 +155,7 @@ def merge_lists(settings: Settings, lists: pd.DataFrame, k: int, computed_at: pd
             .when_not_matched_insert_all("s.video_id is not null")
             .execute()
         )
-        return table.version()
+        return Merged(table.version(), len(table.file_uris()))
 
     return delta_rs.commit_retrying(path, merge)
 

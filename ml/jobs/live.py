@@ -122,17 +122,18 @@ class LiveRecommender:
                  for row in live.recommend_rows(u, self.histories.users[u], self.model, self.catalog, self.popular,
                                                 self.k)]
         if lists:
-            version = live_io.merge_lists(self.settings, pd.DataFrame(lists, columns=list(live.LIVE_COLUMNS)),
-                                          self.k, pd.Timestamp.now(tz="UTC"))
-            self._compact_meanwhile(frame.sparkSession, version)
+            merged = live_io.merge_lists(self.settings, pd.DataFrame(lists, columns=list(live.LIVE_COLUMNS)),
+                                         self.k, pd.Timestamp.now(tz="UTC"))
+            self.compact_meanwhile(frame.sparkSession, merged)
         self.views += len(fresh)
         self.users_updated += len(rebuilt)
 
-    def _compact_meanwhile(self, spark: SparkSession, version: int) -> None:
-        """Every COMPACT_EVERY versions, Spark's OPTIMIZE of the lists in a thread of its own: inside
-        the batch it held the next lists back for seconds. Its conflicts with the next merges are
-        the ones `merge_lists` and `compact` already settle (one retries, the other waits its turn)."""
-        if version % live_io.COMPACT_EVERY or (self.compaction and self.compaction.is_alive()):
+    def compact_meanwhile(self, spark: SparkSession, merged: live_io.Merged) -> None:
+        """When merges have left more than COMPACT_ABOVE_FILES files, Spark's OPTIMIZE of the lists
+        in a thread of its own: inside the batch it held the next lists back for seconds. Its
+        conflicts with the next merges are the ones `merge_lists` and `compact` already settle
+        (one retries, the other waits its turn)."""
+        if merged.files <= live_io.COMPACT_ABOVE_FILES or (self.compaction and self.compaction.is_alive()):
             return
         path = self.settings.table_path(*USER_RECOMMENDATIONS_LIVE)
         self.compaction = threading.Thread(target=compact, args=(spark, path), name="compact-live-lists", daemon=True)

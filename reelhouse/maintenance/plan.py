@@ -45,8 +45,9 @@ MIN_RETENTION_HOURS = 168.0
 ZORDER_CANDIDATES = ("event_date", "activity_date", "region", "video_id")
 # Delta collects statistics on this many leading data columns unless a table says otherwise
 DEFAULT_INDEXED_COLUMNS = 32
-# Live jobs MERGE into these with delta-rs every few seconds and compact them themselves
-# (COMPACT_EVERY commits): an OPTIMIZE committing between a MERGE's read and its commit costs
+# Live jobs MERGE into these with delta-rs every few seconds and compact them themselves (the
+# monitor every COMPACT_EVERY commits, the live recommender above COMPACT_ABOVE_FILES files):
+# an OPTIMIZE committing between a MERGE's read and its commit costs
 # that MERGE a retry (foundation.delta_rs.commit_retrying), and a long OPTIMIZE mostly loses its
 # own race to the next MERGE, so maintain leaves them to their job. VACUUM is safe.
 SELF_COMPACTED = {

@@ -36,3 +36,15 @@ def test_the_live_lists_keep_every_user_while_spark_compacts_the_table_in_anothe
                        [(f"u{i}", rank) for i in range(users) for rank in range(1, K + 1)]).clean == (0, 0, 0)
     compactions = [c for c in DeltaTable(str(path)).history() if c["operation"] == "OPTIMIZE"]
     assert len(compactions) >= 2, compacting.errors  # the race really ran
+
+
+def test_a_merge_reports_the_files_it_leaves_new_users_add_one_returning_users_rewrite_theirs(settings, tmp_path):
+    lakehouse = settings.with_overrides(home=tmp_path)
+    live_io.ensure_tables(lakehouse)
+    path = lakehouse.table_path(*live_io.USER_RECOMMENDATIONS_LIVE)
+    now = pd.Timestamp("2025-05-21T10:00Z")
+    reported = [live_io.merge_lists(lakehouse, _list_for(user), K, now).files for user in ("u0", "u1", "u2")]
+    changed = _list_for("u1").assign(video_id=["v9", "v8", "v7"])
+    reported.append(live_io.merge_lists(lakehouse, changed, K, now).files)
+    assert reported[-1] == len(DeltaTable(str(path)).file_uris())
+    assert reported == [1, 2, 3, 3]

@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from deltalake import DeltaTable
 from kafka import KafkaProducer
 from pyspark.ml.feature import StringIndexerModel
 from pyspark.ml.recommendation import ALSModel
@@ -146,3 +147,23 @@ def test_the_history_loaded_at_start_is_out_of_the_garbage_collectors_walks(trai
         assert not [state for state in states if id(state) in walked]
     finally:
         gc.unfreeze()
+
+
+def test_the_lists_are_compacted_when_merges_have_left_many_files(spark, settings, tmp_path):
+    home = settings.with_overrides(home=tmp_path)
+    recommender = live_job.LiveRecommender(home, K)
+    gc.unfreeze()
+    path = home.table_path(*USER_RECOMMENDATIONS_LIVE)
+    lists = pd.DataFrame({"user_id": "u0", "rank": [1], "video_id": "v1", "score": [0.5], "reason": "r",
+                          "model_version": "m1", "reflects_event_at": pd.Timestamp("2025-05-21T10:00Z")})
+    merged = live_io.merge_lists(home, lists, K, pd.Timestamp.now(tz="UTC"))
+    recommender.compact_meanwhile(spark, merged._replace(version=100))  # a round version, one file
+    assert recommender.compaction is None
+    for n in range(1, live_io.COMPACT_ABOVE_FILES + 1):  # each new user's rows land in a new file
+        merged = live_io.merge_lists(home, lists.assign(user_id=f"u{n}"), K, pd.Timestamp.now(tz="UTC"))
+    assert merged.files == live_io.COMPACT_ABOVE_FILES + 1
+    recommender.compact_meanwhile(spark, merged)
+    recommender.finish()
+    assert [c["operation"] for c in DeltaTable(str(path)).history(1)] == ["OPTIMIZE"]
+    assert len(DeltaTable(str(path)).file_uris()) == 1
+    assert len(live_io.read_lists(home)) == live_io.COMPACT_ABOVE_FILES + 1
