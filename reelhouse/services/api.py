@@ -106,7 +106,10 @@ def main(argv: list[str] | None = None) -> None:
     token = os.environ.get(TOKEN_VARIABLE) or None
     require_safe_host(args.host, token)
     app = create_app(Settings.from_env(), token=token)
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning")
+    # named, not "auto": a missing one is an error here rather than a silent fallback to the
+    # pure-Python loop and parser, which cost the answers' p99 (17-50 ms against 13)
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning",
+                loop="uvloop", http="httptools")
 
 
 if __name__ == "__main__":
