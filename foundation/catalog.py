@@ -35,19 +35,16 @@ def spark_conf(host: str, port: int, jars_cache: Path, database: str = "derby") 
     """What a SparkSession needs to use this metastore as its catalog. No password: for
     PostgreSQL the session factory sets PASSWORD_KEY inside the JVM, off its command line."""
     if database == "postgres":
-        driver_jar = "postgresql-"
         connection = {
             "spark.hadoop.javax.jdo.option.ConnectionURL": postgres_jdbc_url(host, port),
             "spark.hadoop.javax.jdo.option.ConnectionDriverName": POSTGRES_DRIVER,
             "spark.hadoop.javax.jdo.option.ConnectionUserName": POSTGRES_USER,
         }
     else:
-        driver_jar = "derbyclient-"
         connection = {
             "spark.hadoop.javax.jdo.option.ConnectionURL": jdbc_url(host, port),
             "spark.hadoop.javax.jdo.option.ConnectionDriverName": DRIVER,
         }
-    client = next(j for j in jars.resolve("metastore", jars_cache) if j.name.startswith(driver_jar))
     return {
         "spark.sql.catalogImplementation": "hive",
         **connection,
@@ -57,8 +54,14 @@ def spark_conf(host: str, port: int, jars_cache: Path, database: str = "derby") 
         # every `create or replace` logs a failed "incompatible column types" check
         "spark.hadoop.hive.metastore.disallow.incompatible.col.type.changes": "false",
         # the JDBC driver must be on the driver's own class path, where DataNucleus looks
-        "spark.driver.extraClassPath": str(client),
+        "spark.driver.extraClassPath": str(client_jar(jars_cache, database)),
     }
+
+
+def client_jar(jars_cache: Path, database: str) -> Path:
+    """The JDBC driver of the metastore's database, which a catalog session's driver loads."""
+    driver_jar = "postgresql-" if database == "postgres" else "derbyclient-"
+    return next(j for j in jars.resolve("metastore", jars_cache) if j.name.startswith(driver_jar))
 
 
 def require_metastore(host: str, port: int) -> None:

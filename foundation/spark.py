@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from foundation import jars, logs
+from foundation import class_archive, jars, logs
 from foundation.catalog import PASSWORD_KEY as METASTORE_PASSWORD_KEY
-from foundation.catalog import require_metastore
+from foundation.catalog import client_jar, require_metastore
 from foundation.catalog import spark_conf as metastore_spark_conf
+from foundation.errors import ReelhouseError
 from foundation.secret_files import read_secret
 from foundation.settings import Settings
 
@@ -23,14 +27,17 @@ JIT_HUGE_METHODS = "-XX:-DontCompileHugeMethods"
 
 def build_spark(
     settings: Settings, app_name: str, extra_conf: dict[str, str] | None = None, catalog: bool = False,
-    driver_classpath: list[Path] | None = None,
+    driver_classpath: list[Path] | None = None, record_classes_to: Path | None = None,
 ) -> SparkSession:
     """The session of a job. With `catalog`, tables are named in the shared metastore
     (`reelhouse metastore start`); without, the job works on Delta paths only.
 
     `driver_classpath` (even empty) puts the jars and those entries on the driver's own class
     path: the Thrift Server runs each client's statements with a class loader that does not
-    see `spark.jars` (Delta's classes were not found there)."""
+    see `spark.jars` (Delta's classes were not found there).
+
+    The driver maps the class archive `reelhouse jars` recorded for its class path, if there is
+    one; `record_classes_to` makes it record one there instead when its JVM exits."""
     # an in-process SparkContext takes its workers' Python from this variable, not from the conf
     os.environ["PYSPARK_PYTHON"] = settings.worker_python
     extra_jars = [*jars.spark_extra_jars(settings.jars_cache), jars.own_classes_jar(settings.jars_cache)]
@@ -68,6 +75,10 @@ def build_spark(
         conf["spark.driver.extraClassPath"] = os.pathsep.join(
             [str(p) for p in [*driver_classpath, *extra_jars]]
             + [p for p in [conf.get("spark.driver.extraClassPath")] if p])
+    archive_option = (class_archive.recording_option(record_classes_to) if record_classes_to
+                      else class_archive.sharing_option(_class_archive(settings, conf)))
+    if archive_option:
+        conf["spark.driver.extraJavaOptions"] += " " + archive_option
     # the JVM's command line carries `conf` (visible in `ps`): secrets are set inside it afterwards
     _launch_jvm(conf, None if settings.verbose else logs.log_file(settings.logs_dir, app_name))
     builder = SparkSession.builder
@@ -91,6 +102,78 @@ def releasing_new_caches(spark: SparkSession, names: tuple[str, ...]) -> Iterato
         for rdd_id, rdd in list(spark.sparkContext._jsc.getPersistentRDDs().items()):
             if rdd_id not in before and rdd.name() in names:
                 rdd.unpersist(False)
+
+
+def _class_archive(settings: Settings, conf: dict[str, str]) -> Path | None:
+    """Where the class archive of a driver started with `conf` is (or would be) kept."""
+    class_path = [Path(p) for p in conf.get("spark.driver.extraClassPath", "").split(os.pathsep) if p]
+    loaded = [*jars.pyspark_jars_dir().glob("*.jar"), *(Path(j) for j in conf["spark.jars"].split(",") if j)]
+    return class_archive.archive_path(settings.jars_cache, class_path, loaded)
+
+
+def record_class_archive(settings: Settings, class_path: tuple[Path, ...] = ()) -> Path | None:
+    """Record the class archive of drivers whose class path starts with `class_path` (once: an
+    archive already there is kept): a driver in its own process runs a short Delta workload and
+    writes the classes it loaded when its JVM exits. None where there is no Java runtime."""
+    conf = {"spark.jars": ",".join(map(str, [*jars.spark_extra_jars(settings.jars_cache),
+                                             jars.own_classes_jar(settings.jars_cache)]))}
+    if class_path:
+        conf["spark.driver.extraClassPath"] = os.pathsep.join(map(str, class_path))
+    archive = _class_archive(settings, conf)
+    if archive is None or archive.is_file():
+        return archive
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    partial = archive.with_name(f"{archive.stem}.partial-{os.getpid()}.jsa")
+    training_home = archive.with_name(f"training-{os.getpid()}")
+    environment = {**os.environ, **settings.environment(), "REELHOUSE_HOME": str(training_home)}
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", "import sys; from foundation.spark import _record_classes; "
+             "_record_classes(sys.argv[1], sys.argv[2:])", str(partial), *map(str, class_path)],
+            env=environment, capture_output=True, text=True, timeout=600,
+        )
+        if result.returncode != 0 or not partial.is_file():
+            raise ReelhouseError(f"could not record the Spark class archive: {(result.stderr or result.stdout)[-400:]}"
+                                 f" (logs: {training_home / '_logs'})")
+        partial.replace(archive)  # atomic: a driver maps no archive or a whole one
+    finally:
+        partial.unlink(missing_ok=True)
+    shutil.rmtree(training_home, ignore_errors=True)
+    return archive
+
+
+def record_class_archives(settings: Settings) -> list[Path]:
+    """The class archives of the drivers we start: a job's on Delta paths, and a catalog
+    session's in Derby or PostgreSQL (whose JDBC driver comes first on its class path)."""
+    variants = [(), (client_jar(settings.jars_cache, "derby"),), (client_jar(settings.jars_cache, "postgres"),)]
+    return [archive for variant in variants if (archive := record_class_archive(settings, variant))]
+
+
+def _record_classes(partial: str, class_path: list[str]) -> None:
+    """The training run of `record_class_archive`, in its own process: the classes a stream, a
+    dbt model and a training job load first (Delta writes, reads and merges, JSON, aggregates)."""
+    settings = Settings.from_env(os.environ).with_overrides(spark_master="local[2]", shuffle_partitions=2)
+    extra = {"spark.driver.extraClassPath": os.pathsep.join(class_path)} if class_path else {}
+    spark = build_spark(settings, "class-archive", extra_conf=extra, record_classes_to=Path(partial))
+    table = str(settings.home / "training")
+    rows = spark.range(2_000).selectExpr(
+        "id", "cast(id % 7 as string) as genre", "to_json(named_struct('watch', id * 1.5)) as raw",
+        "date_add(date'2026-01-01', cast(id % 3 as int)) as day")
+    parsed = rows.selectExpr("*", "from_json(raw, 'watch double') as event").selectExpr("*", "event.watch as watch")
+    parsed.write.format("delta").partitionBy("day").save(table)
+    spark.sql(f"merge into delta.`{table}` t using (select * from delta.`{table}` where id < 100) s "
+              "on t.id = s.id when matched then update set * when not matched then insert *")
+    spark.sql(f"select genre, count(*), sum(watch), max(day) from delta.`{table}` group by genre").collect()
+    spark.sql(f"select id, row_number() over (partition by genre order by watch desc) from delta.`{table}`") \
+        .where("id < 10").collect()
+    spark.sql(f"describe history delta.`{table}`").collect()
+    spark.stop()
+    # the archive is written as the JVM exits: end it and wait, rather than leave it to the interpreter's exit
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway.proc
+    gateway.stdin.close()
+    gateway.wait(timeout=300)
 
 
 def _cluster_secret_conf(settings: Settings) -> dict[str, str]:

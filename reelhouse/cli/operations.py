@@ -51,11 +51,15 @@ def register(commands) -> dict:
 
 def _jars(settings: Settings, args: argparse.Namespace) -> None:
     from foundation import jars
+    from foundation.spark import record_class_archives
 
     print(f"spark: {len(jars.spark_extra_jars(settings.jars_cache))} jars")
     print(f"kafka: {len(jars.resolve('kafka', settings.jars_cache))} jars")
     print(f"metastore: {len(jars.resolve('metastore', settings.jars_cache))} jars")
     print(f"own classes: {jars.own_classes_jar(settings.jars_cache).name}")
+    print("class archives of the Spark drivers: recording (about 30 s each, once) ...", flush=True)
+    archives = record_class_archives(settings)
+    print(f"class archives: {len(archives)} in {archives[0].parent if archives else 'none (no java found)'}")
     print(f"cache: {settings.jars_cache}")
 
 

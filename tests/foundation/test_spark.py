@@ -21,3 +21,16 @@ def test_the_jvm_compiles_the_large_methods_spark_generates(spark):
     diagnostics = jvm.java.lang.management.ManagementFactory.getPlatformMXBean(
         jvm.java.lang.Class.forName("com.sun.management.HotSpotDiagnosticMXBean"))
     assert diagnostics.getVMOption("DontCompileHugeMethods").getValue() == "false"
+
+
+
+def test_the_driver_maps_the_class_archive_recorded_for_its_class_path(spark, settings):
+    """`reelhouse jars` (a step of `make test`) records it; mapped, Spark's classes are not read
+    from the jars again at every start (about 5 s of CPU each here)."""
+    from foundation.spark import _class_archive
+
+    archive = _class_archive(settings, dict(spark.sparkContext.getConf().getAll()))
+    assert archive is not None and archive.is_file(), "no class archive: run `reelhouse jars`"
+    pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
+    with open(f"/proc/{pid}/maps") as maps:
+        assert str(archive) in maps.read()
