@@ -127,11 +127,14 @@ def record_class_archive(settings: Settings, class_path: tuple[Path, ...] = ()) 
     training_home = archive.with_name(f"training-{os.getpid()}")
     environment = {**os.environ, **settings.environment(), "REELHOUSE_HOME": str(training_home)}
     try:
-        result = subprocess.run(
-            [sys.executable, "-c", "import sys; from foundation.spark import _record_classes; "
-             "_record_classes(sys.argv[1], sys.argv[2:])", str(partial), *map(str, class_path)],
-            env=environment, capture_output=True, text=True, timeout=600,
-        )
+        try:
+            result = subprocess.run(
+                [sys.executable, "-c", "import sys; from foundation.spark import _record_classes; "
+                 "_record_classes(sys.argv[1], sys.argv[2:])", str(partial), *map(str, class_path)],
+                env=environment, capture_output=True, text=True, timeout=600,
+            )
+        except subprocess.TimeoutExpired as timeout:
+            raise ReelhouseError(f"recording the Spark class archive took over {timeout.timeout:.0f} s") from None
         if result.returncode != 0 or not partial.is_file():
             raise ReelhouseError(f"could not record the Spark class archive: {(result.stderr or result.stdout)[-400:]}"
                                  f" (logs: {training_home / '_logs'})")

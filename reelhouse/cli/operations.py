@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from foundation.errors import ReelhouseError
 from foundation.settings import Settings
 from reelhouse.cli.arguments import layers, non_negative_float, positive_int, sizes
 
@@ -57,9 +58,13 @@ def _jars(settings: Settings, args: argparse.Namespace) -> None:
     print(f"kafka: {len(jars.resolve('kafka', settings.jars_cache))} jars")
     print(f"metastore: {len(jars.resolve('metastore', settings.jars_cache))} jars")
     print(f"own classes: {jars.own_classes_jar(settings.jars_cache).name}")
-    print("class archives of the Spark drivers: recording (about 30 s each, once) ...", flush=True)
-    archives = record_class_archives(settings)
-    print(f"class archives: {len(archives)} in {archives[0].parent if archives else 'none (no java found)'}")
+    print("class archives of the Spark drivers (each recorded once, in about 45 s) ...", flush=True)
+    try:
+        archives = record_class_archives(settings)
+    except ReelhouseError as error:  # a start-up saving: Spark runs without it, only slower to start
+        print(f"reelhouse: warning: {error}; Spark starts without a class archive", file=sys.stderr)
+    else:
+        print(f"class archives: {len(archives)} in {archives[0].parent if archives else 'none (no java found)'}")
     print(f"cache: {settings.jars_cache}")
 
 
