@@ -41,6 +41,7 @@ ENVIRONMENT = {
     "metastore_password_file": "REELHOUSE_METASTORE_PASSWORD_FILE",
     "worker_python": "REELHOUSE_WORKER_PYTHON",
     "verbose": "REELHOUSE_VERBOSE",
+    "class_archive": "REELHOUSE_CLASS_ARCHIVE",
     "max_event_lead_seconds": "REELHOUSE_MAX_EVENT_LEAD_SECONDS",
     "max_event_age_days": "REELHOUSE_MAX_EVENT_AGE_DAYS",
 }
@@ -97,6 +98,9 @@ class Settings:
     cluster, an interpreter with reelhouse's dependencies on every worker."""
     verbose: bool = False
     """Spark, Delta, Hive and Kafka logs on the terminal too; they always go to `<home>/_logs/`."""
+    class_archive: bool = True
+    """Spark drivers map the class archive `reelhouse jars` recorded (off: every start reads the
+    classes from the jars, as `reelhouse bench spark-start` does for its comparison)."""
     max_event_lead_seconds: float = 600.0
     """An event stamped further ahead of its Kafka timestamp is quarantined (implausible_event_time)."""
     max_event_age_days: float = 0.0

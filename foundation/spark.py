@@ -75,8 +75,7 @@ def build_spark(
         conf["spark.driver.extraClassPath"] = os.pathsep.join(
             [str(p) for p in [*driver_classpath, *extra_jars]]
             + [p for p in [conf.get("spark.driver.extraClassPath")] if p])
-    archive_option = (class_archive.recording_option(record_classes_to) if record_classes_to
-                      else class_archive.sharing_option(_class_archive(settings, conf)))
+    archive_option = _class_archive_option(settings, conf, record_classes_to)
     if archive_option:
         conf["spark.driver.extraJavaOptions"] += " " + archive_option
     # the JVM's command line carries `conf` (visible in `ps`): secrets are set inside it afterwards
@@ -104,6 +103,13 @@ def releasing_new_caches(spark: SparkSession, names: tuple[str, ...]) -> Iterato
                 rdd.unpersist(False)
 
 
+def _class_archive_option(settings: Settings, conf: dict[str, str], record_classes_to: Path | None) -> str:
+    """The driver's JVM option for its class archive: record one, map the recorded one, or none."""
+    if record_classes_to:
+        return class_archive.recording_option(record_classes_to)
+    return class_archive.sharing_option(_class_archive(settings, conf)) if settings.class_archive else ""
+
+
 def _class_archive(settings: Settings, conf: dict[str, str]) -> Path | None:
     """Where the class archive of a driver started with `conf` is (or would be) kept."""
     class_path = [Path(p) for p in conf.get("spark.driver.extraClassPath", "").split(os.pathsep) if p]
@@ -111,15 +117,25 @@ def _class_archive(settings: Settings, conf: dict[str, str]) -> Path | None:
     return class_archive.archive_path(settings.jars_cache, class_path, loaded)
 
 
-def record_class_archive(settings: Settings, class_path: tuple[Path, ...] = ()) -> Path | None:
-    """Record the class archive of drivers whose class path starts with `class_path` (once: an
-    archive already there is kept): a driver in its own process runs a short Delta workload and
-    writes the classes it loaded when its JVM exits. None where there is no Java runtime."""
+def class_archive_of(settings: Settings) -> Path | None:
+    """The class archive of a job's driver on Delta paths (recorded or not)."""
+    return _class_archive(settings, _archive_conf(settings, ()))
+
+
+def _archive_conf(settings: Settings, class_path: tuple[Path, ...]) -> dict[str, str]:
+    """The parts of a driver's conf its class archive depends on."""
     conf = {"spark.jars": ",".join(map(str, [*jars.spark_extra_jars(settings.jars_cache),
                                              jars.own_classes_jar(settings.jars_cache)]))}
     if class_path:
         conf["spark.driver.extraClassPath"] = os.pathsep.join(map(str, class_path))
-    archive = _class_archive(settings, conf)
+    return conf
+
+
+def record_class_archive(settings: Settings, class_path: tuple[Path, ...] = ()) -> Path | None:
+    """Record the class archive of drivers whose class path starts with `class_path` (once: an
+    archive already there is kept): a driver in its own process runs a short Delta workload and
+    writes the classes it loaded when its JVM exits. None where there is no Java runtime."""
+    archive = _class_archive(settings, _archive_conf(settings, class_path))
     if archive is None or archive.is_file():
         return archive
     archive.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ from foundation.errors import ReelhouseError
 from foundation.settings import Settings
 from reelhouse.cli.arguments import layers, non_negative_float, positive_int, sizes
 
-BENCHMARKS = ("ingest", "dbt", "ml", "recommend", "recommend-live", "monitor", "dashboard", "scale")
+BENCHMARKS = ("ingest", "dbt", "ml", "recommend", "recommend-live", "monitor", "dashboard", "scale", "spark-start")
 
 
 def register(commands) -> dict:
@@ -107,6 +107,10 @@ def _bench(settings: Settings, args: argparse.Namespace) -> None:
 
         result = bench_scale(settings, executors=args.executors, ingest_events=args.events,
                              dbt_events=args.dbt_events)
+    elif args.layer == "spark-start":
+        from reelhouse.bench.spark_start import bench_spark_start
+
+        result = bench_spark_start(settings)
     elif args.layer == "dbt":
         from reelhouse.bench.dbt import bench_dbt
 

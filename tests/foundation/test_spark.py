@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import re
 
+from foundation.settings import Settings
+
 UNITS = {"k": 2**10, "m": 2**20, "g": 2**30}
 
 
@@ -34,3 +36,14 @@ def test_the_driver_maps_the_class_archive_recorded_for_its_class_path(spark, se
     pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
     with open(f"/proc/{pid}/maps") as maps:
         assert str(archive) in maps.read()
+
+
+def test_a_driver_maps_the_class_archive_unless_settings_turn_it_off(spark, settings):
+    from foundation.spark import _class_archive, _class_archive_option
+
+    conf = dict(spark.sparkContext.getConf().getAll())
+    assert _class_archive_option(settings, conf, None) == f"-XX:SharedArchiveFile={_class_archive(settings, conf)} " \
+                                                          "-Xshare:auto"
+    assert _class_archive_option(settings.with_overrides(class_archive=False), conf, None) == ""
+    off = Settings.from_env({"REELHOUSE_HOME": str(settings.home), "REELHOUSE_CLASS_ARCHIVE": "off"})
+    assert off.class_archive is False
