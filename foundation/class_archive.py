@@ -1,8 +1,8 @@
 """A class-data-sharing archive of the classes a Spark driver loads (the JDK's dynamic AppCDS).
 
 A driver JVM that maps it starts with Spark's and Delta's classes already parsed and verified
-instead of reading them from ~300 jars: about 6 s less CPU per Spark start on the 2-core machine
-(a session, one Delta write and read: 19-21 s without, 13-15 s with). `reelhouse jars` records it
+instead of reading them from ~300 jars: a small command starts 5-10 s sooner on the 2-core
+machine (`reelhouse bench spark-start` compares the two). `reelhouse jars` records it
 once from a short training session. It is keyed by the Java runtime and every jar the driver
 loads from, so an upgraded JDK or jar gets no stale archive; the JVM checks the archive again on
 its own (`-Xshare:auto`) and runs without it when it does not match.
