@@ -40,7 +40,7 @@ def build_spark(
     one; `record_classes_to` makes it record one there instead when its JVM exits."""
     # an in-process SparkContext takes its workers' Python from this variable, not from the conf
     os.environ["PYSPARK_PYTHON"] = settings.worker_python
-    extra_jars = [*jars.spark_extra_jars(settings.jars_cache), jars.own_classes_jar(settings.jars_cache)]
+    extra_jars = _driver_jars(settings)
     log_config = logs.log4j2_config(settings.logs_dir, app_name, settings.verbose)
     conf = {
         "spark.app.name": app_name,
@@ -103,6 +103,11 @@ def releasing_new_caches(spark: SparkSession, names: tuple[str, ...]) -> Iterato
                 rdd.unpersist(False)
 
 
+def _driver_jars(settings: Settings) -> list[Path]:
+    """The jars a driver adds to pyspark's own (`spark.jars`): Delta, the Kafka source, our classes."""
+    return [*jars.spark_extra_jars(settings.jars_cache), jars.own_classes_jar(settings.jars_cache)]
+
+
 def _class_archive_option(settings: Settings, conf: dict[str, str], record_classes_to: Path | None) -> str:
     """The driver's JVM option for its class archive: record one, map the recorded one, or none."""
     if record_classes_to:
@@ -124,8 +129,7 @@ def class_archive_of(settings: Settings) -> Path | None:
 
 def _archive_conf(settings: Settings, class_path: tuple[Path, ...]) -> dict[str, str]:
     """The parts of a driver's conf its class archive depends on."""
-    conf = {"spark.jars": ",".join(map(str, [*jars.spark_extra_jars(settings.jars_cache),
-                                             jars.own_classes_jar(settings.jars_cache)]))}
+    conf = {"spark.jars": ",".join(map(str, _driver_jars(settings)))}
     if class_path:
         conf["spark.driver.extraClassPath"] = os.pathsep.join(map(str, class_path))
     return conf
