@@ -57,6 +57,10 @@ class BatchWriter:
 
     `records` keeps each batch's Kafka record count until its progress is recorded: Spark's
     numInputRows counts a batch read twice (bronze, then its rejected records) twice.
+
+    Only a run's first batch can be a replay (of the one a crash interrupted), so Delta's record
+    of the writer's last batch is read once per writer and then kept here: reading it rebuilds
+    the table's state in three Spark jobs, about 0.5 s a batch.
     """
 
     def __init__(self, settings: Settings, app_id: str):
@@ -65,17 +69,21 @@ class BatchWriter:
         self.quarantine_path = settings.table_path(*QUARANTINE)
         self.time_bounds = io.event_time_bounds(settings)
         self.records: dict[int, int] = {}
+        self.committed: int | None = None  # the last batch id in bronze; None: not read yet
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         ingested_at = F.lit(datetime.now(UTC)).cast("timestamp")
         parsed = parse_kafka_records(batch, self.time_bounds)
+        if self.committed is None:
+            self.committed = io.committed_batch(batch.sparkSession, self.bronze_path, self.app_id)
         # a replay after a crash: bronze has this batch, quarantine may not (Delta skips the
         # append if it has)
-        if io.committed_batch(batch.sparkSession, self.bronze_path, self.app_id) < batch_id:
+        if self.committed < batch_id:
             counts = Observation(f"counts-{uuid.uuid4()}")
             bronze = to_bronze(parsed.observe(counts, F.count(F.lit(1)).alias("records"), count_rejected()),
                                ingested_at)
             io.append_once(bronze, self.bronze_path, self.app_id, batch_id)
+            self.committed = batch_id
             self.records[batch_id] = counts.get["records"]
             if not counts.get["rejected"]:
                 return
