@@ -77,7 +77,7 @@ def run(spark: SparkSession, settings: Settings, options: GeneratorOptions,
     def flush() -> None:
         path = scratch / f"batch-{report.batches}.tsv"
         _write_lines(path, pending, options.chunk_size)
-        write_batch(kafka_shaped(spark.read.text(str(path)), topic), report.batches)
+        write_batch(write_batch.parse(kafka_shaped(spark.read.text(str(path)), topic)), report.batches)
         path.unlink()
         report.batches += 1
         pending.clear()

@@ -71,11 +71,15 @@ class BatchWriter:
         self.records: dict[int, int] = {}
         self.committed: int | None = None  # the last batch id in bronze; None: not read yet
 
-    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+    def parse(self, records: DataFrame) -> DataFrame:
+        """Kafka records -> what the call writes. The stream parses its source once, when it
+        starts: built per micro-batch, the validation's plan took about 0.6 s of each to build."""
+        return parse_kafka_records(records, self.time_bounds)
+
+    def __call__(self, parsed: DataFrame, batch_id: int) -> None:
         ingested_at = F.lit(datetime.now(UTC)).cast("timestamp")
-        parsed = parse_kafka_records(batch, self.time_bounds)
         if self.committed is None:
-            self.committed = io.committed_batch(batch.sparkSession, self.bronze_path, self.app_id)
+            self.committed = io.committed_batch(parsed.sparkSession, self.bronze_path, self.app_id)
         # a replay after a crash: bronze has this batch, quarantine may not (Delta skips the
         # append if it has)
         if self.committed < batch_id:
@@ -136,7 +140,7 @@ def run(settings: Settings, options: StreamOptions) -> StreamReport:
     )
     write_batch = BatchWriter(settings, io.writer_app_id(checkpoint))
     writer = (
-        source.writeStream.queryName("bronze_playback_events")
+        write_batch.parse(source).writeStream.queryName("bronze_playback_events")
         .foreachBatch(write_batch)
         .option("checkpointLocation", str(checkpoint))
     )

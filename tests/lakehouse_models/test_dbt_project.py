@@ -60,7 +60,8 @@ def _send_events_of_unlisted_titles(spark, settings):
              "unlisted", 0, n, datetime.now(UTC)) for n, event in enumerate(events)]
     batch = spark.createDataFrame(rows, "key binary, value binary, topic string, partition int, offset long, "
                                         "timestamp timestamp")
-    BatchWriter(settings, "test-unlisted-titles")(batch, 0)
+    write = BatchWriter(settings, "test-unlisted-titles")
+    write(write.parse(batch), 0)
 
 
 def test_build_passes_every_data_and_unit_test(lakehouse):

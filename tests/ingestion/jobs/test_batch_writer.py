@@ -38,8 +38,8 @@ def _settings_with_tables(spark, settings, tmp_path):
 def test_a_batch_lands_once_even_when_replayed(spark, settings, tmp_path, fault_tally):
     local = _settings_with_tables(spark, settings, tmp_path)
     write = BatchWriter(local, "app")
-    write(_batch(spark), 0)
-    write(_batch(spark), 0)  # replayed after a crash
+    write(write.parse(_batch(spark)), 0)
+    write(write.parse(_batch(spark)), 0)  # replayed after a crash
     assert fault_tally("a micro-batch replayed whole after a crash", landed_offsets(spark, local),
                        [(0, o) for o in range(7)]).clean == (0, 0, 0)
     assert _counts(spark, local) == (5, 2)
@@ -53,7 +53,8 @@ def test_replay_after_a_crash_between_the_two_commits_fills_in_the_quarantine(sp
     # the crash: batch 0 reached bronze, the process died before the quarantine commit
     io.append_once(to_bronze(parse_kafka_records(_batch(spark))), local.table_path(*BRONZE), "app", 0)
     assert _counts(spark, local) == (5, 0)
-    BatchWriter(local, "app")(_batch(spark), 0)
+    write = BatchWriter(local, "app")
+    write(write.parse(_batch(spark)), 0)
     assert fault_tally("a crash between the bronze and the quarantine commit of a batch", landed_offsets(spark, local),
                        [(0, o) for o in range(7)]).clean == (0, 0, 0)
     assert _counts(spark, local) == (5, 2)
@@ -71,7 +72,7 @@ def test_the_writer_reads_deltas_record_of_its_batches_once_and_still_skips_a_re
     monkeypatch.setattr(io, "committed_batch", lambda *args: lookups.append(args) or read_record(*args))
     write = BatchWriter(local, "app")
     for batch_id in (0, 1, 2, 2):  # the replayed batch, two new ones, the last replayed again
-        write(_batch(spark), batch_id)
+        write(write.parse(_batch(spark)), batch_id)
     assert len(lookups) == 1  # each lookup rebuilds the table's state: about 0.5 s a batch
     assert _counts(spark, local) == (15, 6)
     assert read_record(spark, local.table_path(*BRONZE), "app") == 2
