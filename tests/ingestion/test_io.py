@@ -106,3 +106,23 @@ def test_a_bronze_table_of_an_older_release_gains_the_new_contract_fields(spark,
     upgraded = spark.read.format("delta").load(str(old))
     assert sorted(upgraded.columns) == sorted(current.names)
     assert sorted((r.kafka_offset, r.error_category) for r in upgraded.collect()) == [(0, None), (1, "business")]
+
+
+def test_the_streamed_tables_checkpoint_every_hundred_commits_and_an_older_table_gains_it(spark, tmp_path):
+    from ingestion.io import ensure_tables
+
+    def properties(path):
+        return spark.sql(f"DESCRIBE DETAIL delta.`{path}`").collect()[0].properties
+
+    ensure_tables(spark, tmp_path / "b", tmp_path / "q", tmp_path / "p")
+    assert properties(tmp_path / "b")["delta.checkpointInterval"] == "100"
+    assert properties(tmp_path / "p")["delta.checkpointInterval"] == "100"
+
+    old, own = tmp_path / "old", tmp_path / "own"  # made before the property; one whose owner set their own
+    spark.range(1).write.format("delta").save(str(old))
+    spark.range(1).write.format("delta").option("delta.checkpointInterval", "7").save(str(own))
+    ensure_tables(spark, old, tmp_path / "q", tmp_path / "p")
+    ensure_tables(spark, own, tmp_path / "q", tmp_path / "p")
+    assert properties(old)["delta.checkpointInterval"] == "100"
+    assert properties(old)["delta.enableChangeDataFeed"] == "true"
+    assert properties(own)["delta.checkpointInterval"] == "7"
