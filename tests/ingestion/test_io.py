@@ -1,4 +1,5 @@
 import json
+import uuid
 from datetime import datetime
 
 import pytest
@@ -29,6 +30,40 @@ def test_append_once_skips_a_replayed_batch(spark, tmp_path):
     for batch_id in (0, 0, 1):  # batch 0 replayed, as after a crash
         append_once(rows, tmp_path / "t", "app-1", batch_id)
     assert spark.read.format("delta").load(str(tmp_path / "t")).count() == 4
+
+
+def _jobs_run_by(spark, action) -> int:
+    """How many Spark jobs `action` ran (in this thread's job group, which Delta's own jobs inherit)."""
+    context = spark.sparkContext
+    group = f"count-{uuid.uuid4()}"
+    context.setJobGroup(group, "counting jobs")
+    try:
+        action()
+    finally:
+        context.setLocalProperty("spark.jobGroup.id", None)
+    return len(context.statusTracker().getJobIdsForGroup(group))
+
+
+def test_append_once_looks_its_batch_up_in_the_checksum_not_the_whole_table_state(spark, tmp_path):
+    rows = spark.createDataFrame([(1,), (2,)], "n int")
+    append_once(rows, tmp_path / "t", "app-1", 0)
+    # Delta's own lookup rebuilds the table's state first: three Spark jobs more, 0.3-0.6 s a batch
+    assert _jobs_run_by(spark, lambda: append_once(rows, tmp_path / "t", "app-1", 1)) == 1
+    assert _jobs_run_by(spark, lambda: append_once(rows, tmp_path / "t", "app-1", 1)) == 0  # a replay: skipped
+    assert spark.read.format("delta").load(str(tmp_path / "t")).count() == 4
+
+
+def test_append_once_skips_a_replay_after_a_commit_that_left_no_checksum(spark, tmp_path):
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    rows = spark.createDataFrame([(1,), (2,)], "n int")
+    append_once(rows, tmp_path / "t", "app-1", 0)
+    write_deltalake(str(tmp_path / "t"), pa.table({"n": pa.array([3], pa.int32())}), mode="append")
+    assert not (tmp_path / "t" / "_delta_log" / f"{1:020}.crc").exists()  # delta-rs keeps no checksum
+    assert not append_once(rows, tmp_path / "t", "app-1", 0)  # answered from the table's state instead
+    assert append_once(rows, tmp_path / "t", "app-1", 1)
+    assert spark.read.format("delta").load(str(tmp_path / "t")).count() == 5
 
 
 def test_writer_app_id_is_stable_per_checkpoint_and_new_for_a_new_one(tmp_path):
