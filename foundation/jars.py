@@ -132,10 +132,12 @@ def spark_extra_jars(cache: Path) -> list[Path]:
 JVM_SOURCES = Path(__file__).parent / "jvm"
 READ_ONLY_EXTENSION = "io.reelhouse.sql.ReadOnlyExtension"
 ATOMIC_LOG_STORE = "io.reelhouse.delta.AtomicCreateLogStore"
+ATOMIC_CHECKPOINT_FILE_MANAGER = "io.reelhouse.streaming.AtomicLocalCheckpointFileManager"
 
 
 def own_classes_jar(cache: Path) -> Path:
-    """Our own JVM classes (the SQL endpoint's read-only mode, the cross-process log store),
+    """Our own JVM classes (the SQL endpoint's read-only mode, the cross-process log store and
+    checkpoint files, the idempotent Delta append),
     compiled with javac against pyspark's and Delta's jars on first use, cached by source content.
     Processes that start at once may compile side by side: each in its own folder, the first
     finished jar stays."""

@@ -50,6 +50,9 @@ def build_spark(
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         # commits to local and NFS tables atomic across our processes (Delta's default only within one JVM)
         "spark.delta.logStore.file.impl": jars.ATOMIC_LOG_STORE,
+        # a stream's offsets and commits published atomically too, without Hadoop forking `readlink`
+        # for each (about 0.1 s a micro-batch)
+        "spark.sql.streaming.checkpointFileManagerClass": jars.ATOMIC_CHECKPOINT_FILE_MANAGER,
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
         "spark.driver.memory": settings.driver_memory,
         # Delta rebuilds a table's state (for every idempotent write) with a shuffle of this
