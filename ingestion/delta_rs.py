@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-from deltalake import DeltaTable, Field
+from deltalake import DeltaTable, Field, write_deltalake
 
 from foundation import delta_rs
 from foundation.delta import is_delta_table
@@ -62,3 +62,15 @@ def upsert(path: Path, rows: pd.DataFrame, schema: pa.Schema, keys: tuple[str, .
         return table.version()
 
     return delta_rs.commit_retrying(path, merge)
+
+
+def append(path: Path, rows: list[dict], schema: pa.Schema) -> int:
+    """Append `rows` to the table at `path`; returns the version committed."""
+    data = pa.Table.from_pylist(rows, schema=schema)
+
+    def write(table: DeltaTable) -> int:
+        write_deltalake(table, data, mode="append")
+        table.update_incremental()
+        return table.version()
+
+    return delta_rs.commit_retrying(path, write)

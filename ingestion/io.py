@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
+import pyarrow as pa
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -19,6 +20,7 @@ from foundation.errors import ReelhouseError
 from foundation.files import write_atomically
 from foundation.kafka_connection import KafkaConnection, as_connection
 from foundation.settings import Settings
+from ingestion import delta_rs
 from ingestion.tables import BRONZE, QUARANTINE
 from ingestion.transforms import EventTimeBounds, parse_kafka_records, to_bronze, to_quarantine
 
@@ -55,6 +57,11 @@ PROGRESS_SCHEMA = T.StructType([
     T.StructField("max_offsets_behind_latest", T.LongType()),
     T.StructField("avg_offsets_behind_latest", T.DoubleType()),
 ])
+
+
+_ARROW_TYPES = {T.StringType(): pa.string(), T.LongType(): pa.int64(), T.DoubleType(): pa.float64(),
+                T.TimestampType(): pa.timestamp("us", tz="UTC")}
+PROGRESS_ARROW_SCHEMA = pa.schema([(f.name, _ARROW_TYPES[f.dataType]) for f in PROGRESS_SCHEMA.fields])
 
 
 def read_kafka_stream(
@@ -281,9 +288,11 @@ def _parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def append_progress(spark: SparkSession, path: Path, rows: list[ProgressRow]) -> None:
+def append_progress(path: Path, rows: list[ProgressRow]) -> None:
+    """Written with delta-rs, from the driver: a Spark append took 0.4-0.6 s (seconds at worst)
+    of the cores the stream's micro-batches run on, every time."""
     if rows:
-        spark.createDataFrame(rows, PROGRESS_SCHEMA).write.format("delta").mode("append").save(str(path))
+        delta_rs.append(path, [row._asdict() for row in rows], PROGRESS_ARROW_SCHEMA)
 
 
 def query_progress(query) -> list[dict]:

@@ -152,11 +152,10 @@ def run(settings: Settings, options: StreamOptions) -> StreamReport:
     ledger = ProgressLedger()
 
     def record_progress() -> None:
-        io.append_progress(spark, progress_path, ledger.take(io.query_progress(query), write_batch.records))
+        io.append_progress(progress_path, ledger.take(io.query_progress(query), write_batch.records))
 
     try:
         while query.isActive:
-            # each record is a Delta commit of its own, competing with the stream for the cores
             query.awaitTermination(PROGRESS_EVERY_SECONDS)
             record_progress()
             if options.timeout_seconds and time.monotonic() - started > options.timeout_seconds:
