@@ -63,8 +63,9 @@ class BatchWriter:
     the table's state in three Spark jobs, about 0.5 s a batch.
     """
 
-    def __init__(self, settings: Settings, app_id: str):
+    def __init__(self, settings: Settings, app_id: str, tasks: int | None = None):
         self.app_id = app_id
+        self.tasks = tasks  # each batch in this many Spark tasks (None: one per range the source reads)
         self.bronze_path = settings.table_path(*BRONZE)
         self.quarantine_path = settings.table_path(*QUARANTINE)
         self.time_bounds = io.event_time_bounds(settings)
@@ -78,6 +79,8 @@ class BatchWriter:
 
     def __call__(self, parsed: DataFrame, batch_id: int) -> None:
         ingested_at = F.lit(datetime.now(UTC)).cast("timestamp")
+        if self.tasks:
+            parsed = parsed.coalesce(self.tasks)
         if self.committed is None:
             self.committed = io.committed_batch(parsed.sparkSession, self.bronze_path, self.app_id)
         # a replay after a crash: bronze has this batch, quarantine may not (Delta skips the
@@ -133,12 +136,17 @@ def run(settings: Settings, options: StreamOptions) -> StreamReport:
         raise ReelhouseError(
             f"bronze already holds records of {settings.topic!r} but the checkpoint {checkpoint} is new (lost?): "
             "reading the topic from its start would land them twice; `reelhouse stream --reset` goes on after them")
+    # One task per core, each reading an equal share of every partition: Spark splits each Kafka
+    # partition's range into `cores` (minPartitions = partitions x cores) and the writer joins them
+    # into `cores` tasks. Three partitions as three tasks on two cores ran in two waves, one core
+    # idle in the second, and each task costs ~0.1 s however few its records.
+    cores = spark.sparkContext.defaultParallelism
+    topic_partitions = len(io.kafka_offset_bounds(settings.kafka, settings.topic)) or 1
     source = io.read_kafka_stream(
         spark, settings.kafka, settings.topic, options.max_offsets_per_trigger,
-        # two ranges per core: three Kafka partitions on two cores would leave one idle
-        min_partitions=2 * spark.sparkContext.defaultParallelism, starting_offsets=options.starting_offsets,
+        min_partitions=topic_partitions * cores, starting_offsets=options.starting_offsets,
     )
-    write_batch = BatchWriter(settings, io.writer_app_id(checkpoint))
+    write_batch = BatchWriter(settings, io.writer_app_id(checkpoint), tasks=cores)
     writer = (
         write_batch.parse(source).writeStream.queryName("bronze_playback_events")
         .foreachBatch(write_batch)

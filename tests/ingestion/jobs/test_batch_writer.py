@@ -76,3 +76,14 @@ def test_the_writer_reads_deltas_record_of_its_batches_once_and_still_skips_a_re
     assert len(lookups) == 1  # each lookup rebuilds the table's state: about 0.5 s a batch
     assert _counts(spark, local) == (15, 6)
     assert read_record(spark, local.table_path(*BRONZE), "app") == 2
+
+
+def test_the_writer_lands_a_batch_in_as_many_tasks_as_it_is_given(spark, settings, tmp_path):
+    """One task per core: the source's ranges (a partition's split in several) are joined, not
+    run as a second wave of tasks with a core idle."""
+    local = _settings_with_tables(spark, settings, tmp_path)
+    write = BatchWriter(local, "app", tasks=2)
+    write(write.parse(_batch(spark).repartition(5)), 0)
+    added = spark.sql(f"DESCRIBE HISTORY delta.`{local.table_path(*BRONZE)}`").where("operation = 'WRITE'").first()
+    assert added.operationMetrics["numFiles"] == "2"  # one file per task, all rows on one event date
+    assert _counts(spark, local) == (5, 2)
