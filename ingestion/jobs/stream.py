@@ -37,7 +37,7 @@ PROGRESS_EVERY_SECONDS = 10.0
 @dataclass(frozen=True)
 class StreamOptions:
     available_now: bool = False
-    trigger_seconds: float = 3.0
+    trigger_seconds: float = 0.0  # as soon as the last batch ends (Settings.trigger_seconds)
     # bounds a micro-batch on a backlog
     max_offsets_per_trigger: int = 200_000
     timeout_seconds: float | None = None  # stop a continuous stream after this long

@@ -46,7 +46,8 @@ def register(commands) -> dict:
 
     stream = commands.add_parser("stream", help="stream Kafka into bronze Delta (exactly once)")
     stream.add_argument("--available-now", action="store_true", help="drain the topic, then exit")
-    stream.add_argument("--trigger-seconds", type=non_negative_float, help="micro-batch interval (default 3)")
+    stream.add_argument("--trigger-seconds", type=non_negative_float,
+                        help="micro-batch interval (default 0: each batch when the last ends)")
     stream.add_argument("--max-offsets-per-trigger", type=positive_int, help="micro-batch size cap (default 200000)")
     stream.add_argument("--timeout", type=non_negative_float, help="stop after this many seconds")
     stream.add_argument("--reset", action="store_true",
