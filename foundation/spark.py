@@ -50,15 +50,15 @@ def build_spark(
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         # commits to local and NFS tables atomic across our processes (Delta's default only within one JVM)
         "spark.delta.logStore.file.impl": jars.ATOMIC_LOG_STORE,
-        # a stream's offsets and commits published atomically too, without Hadoop forking `readlink`
-        # for each (about 0.1 s a micro-batch)
+        # a stream's offsets and commits published atomically too, without Hadoop forking `chmod`
+        # and `readlink` for each (about 0.1 s a micro-batch)
         "spark.sql.streaming.checkpointFileManagerClass": jars.ATOMIC_CHECKPOINT_FILE_MANAGER,
         # a stream with nothing new looks again after this long, not Spark's 10 ms: an idle
         # `reelhouse stream` (each batch when the last ends) kept 0.6 of the two cores busy asking Kafka
         "spark.sql.streaming.pollingDelay": "250ms",
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
         "spark.driver.memory": settings.driver_memory,
-        # Delta rebuilds a table's state (for every idempotent write) with a shuffle of this
+        # Delta rebuilds a table's state (for readers and checkpoints) with a shuffle of this
         # many partitions: its default of 50 cost ~4 s per commit here, 1 costs ~0.6 s
         "spark.databricks.delta.snapshotPartitions": "1",
         "spark.sql.session.timeZone": "UTC",

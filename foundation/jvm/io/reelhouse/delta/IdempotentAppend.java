@@ -34,8 +34,9 @@ import scala.collection.immutable.Seq;
  * Everything else is Delta's WriteIntoDelta: schema enforcement, partitions, statistics, the
  * SetTransaction action in the same commit, conflict checks and retries.
  *
- * Written against delta-spark 4.4.0 (WriteIntoDelta's constructor and hasBeenExecuted); another
- * version that changes them fails to compile here, at the first start, not at run time.
+ * Written against delta-spark 4.4.0 (WriteIntoDelta's constructor and writeAndReturnCommitData,
+ * DeltaOperations.Write, commitIfNeeded, Snapshot.checksumOpt); a version that changes them fails
+ * to compile here, when the first Spark session starts, not in a stream.
  */
 public final class IdempotentAppend {
 
