@@ -25,6 +25,15 @@ def test_sessions_commit_to_local_tables_through_the_atomic_log_store(spark, tmp
     assert chosen == jars.ATOMIC_LOG_STORE
 
 
+def test_delta_writes_checkpoints_under_a_temporary_name_that_readers_never_list_half_written(spark, tmp_path):
+    """A store that says partial writes are invisible gets its checkpoints written in place: a
+    delta-rs reader listing the log met a half-written one ("Corrupt footer")."""
+    jvm = spark.sparkContext._jvm
+    log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, str(tmp_path / "any"))
+    hadoop_conf = spark._jsparkSession.sessionState().newHadoopConf()
+    assert log.store().isPartialWriteVisible(log.logPath(), hadoop_conf)
+
+
 def test_two_processes_committing_the_same_versions_at_once_never_both_win(settings, tmp_path, fault_tally):
     table = tmp_path / "raced"
     classpath = os.pathsep.join([f"{jars.pyspark_jars_dir()}/*", *map(str, jars.spark_extra_jars(settings.jars_cache)),

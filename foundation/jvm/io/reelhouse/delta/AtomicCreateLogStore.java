@@ -77,9 +77,13 @@ public final class AtomicCreateLogStore extends HadoopFileSystemLogStore {
         }
     }
 
+    /** True, as for Delta's own store: a file Delta writes through Hadoop (a checkpoint) is seen
+     *  while it is written, so Delta must write it under a temporary name and rename it. (With
+     *  false, Delta wrote checkpoints in place and a delta-rs reader listing the log read a
+     *  half-written one: "Corrupt footer".) Our commits are whole when they appear either way. */
     @Override
     public Boolean isPartialWriteVisible(Path path, Configuration hadoopConf) {
-        return false;
+        return true;
     }
 
     /** The local file behind `path`, or null when `path` is on another filesystem. */
