@@ -64,13 +64,7 @@ def upsert(path: Path, rows: pd.DataFrame, schema: pa.Schema, keys: tuple[str, .
     return delta_rs.commit_retrying(path, merge)
 
 
-def append(path: Path, rows: list[dict], schema: pa.Schema) -> int:
-    """Append `rows` to the table at `path`; returns the version committed."""
+def append(path: Path, rows: list[dict], schema: pa.Schema) -> None:
+    """Append `rows` to the table at `path`."""
     data = pa.Table.from_pylist(rows, schema=schema)
-
-    def write(table: DeltaTable) -> int:
-        write_deltalake(table, data, mode="append")
-        table.update_incremental()
-        return table.version()
-
-    return delta_rs.commit_retrying(path, write)
+    delta_rs.commit_retrying(path, lambda table: write_deltalake(table, data, mode="append"))

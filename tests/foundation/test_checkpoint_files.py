@@ -18,7 +18,7 @@ def _manager(spark, directory):
     return checkpointing.CheckpointFileManager.create(path, hadoop_conf), jvm
 
 
-def _publish(spark, manager, jvm, file, text: str, overwrite: bool) -> None:
+def _publish(manager, jvm, file, text: str, overwrite: bool) -> None:
     stream = manager.createAtomic(jvm.org.apache.hadoop.fs.Path(str(file)), overwrite)
     stream.write(bytearray(text.encode()))
     stream.close()
@@ -31,11 +31,11 @@ def test_the_sessions_streams_publish_checkpoint_files_through_ours(spark, tmp_p
 
 def test_a_checkpoint_file_is_never_published_over_an_existing_one(spark, tmp_path):
     manager, jvm = _manager(spark, tmp_path)
-    _publish(spark, manager, jvm, tmp_path / "0", "first", overwrite=False)
+    _publish(manager, jvm, tmp_path / "0", "first", overwrite=False)
     with pytest.raises(Py4JJavaError, match="FileAlreadyExistsException"):
-        _publish(spark, manager, jvm, tmp_path / "0", "second", overwrite=False)
+        _publish(manager, jvm, tmp_path / "0", "second", overwrite=False)
     assert (tmp_path / "0").read_text() == "first"
-    _publish(spark, manager, jvm, tmp_path / "0", "third", overwrite=True)
+    _publish(manager, jvm, tmp_path / "0", "third", overwrite=True)
     assert (tmp_path / "0").read_text() == "third"
     assert [p.name for p in tmp_path.iterdir() if p.name != "0" and ".0.crc" not in p.name] == []  # no temporary
     reader = manager.open(jvm.org.apache.hadoop.fs.Path(str(tmp_path / "0")))
