@@ -43,6 +43,7 @@ __all__ = ["DEFAULT_LAYERS", "LAYERS", "format_report", "report_json", "run"]
 
 LAYERS = ("bronze", "silver", "gold", "ops")
 DEFAULT_LAYERS = ("bronze", "gold")
+VACUUM_ATTEMPTS = 3
 
 
 def run(
@@ -96,12 +97,23 @@ def _maintain_table(spark, layer: str, name: str, path: Path, report: Maintenanc
         result.retention_hours = effective_retention(report.retention_hours, before.properties, report.forced)
         # Delta's own check refuses less than the table's retention: off only when forced below it
         check = result.retention_hours >= table_retention_hours(before.properties)
-        try:
-            result.vacuum_files_deleted = (
-                io.vacuum_dry_run(spark, path, result.retention_hours, check) if report.dry_run
-                else io.vacuum(spark, path, result.retention_hours, check))
-        except IllegalArgumentException as error:  # a retention property Delta reads longer than we do
-            raise ReelhouseError(f"VACUUM of {before.table} refused: {str(error).splitlines()[0]}") from None
+        for attempt in range(VACUUM_ATTEMPTS):
+            try:
+                result.vacuum_files_deleted = (
+                    io.vacuum_dry_run(spark, path, result.retention_hours, check) if report.dry_run
+                    else io.vacuum(spark, path, result.retention_hours, check))
+                break
+            except IllegalArgumentException as error:  # a retention property Delta reads longer than we do
+                raise ReelhouseError(f"VACUUM of {before.table} refused: {str(error).splitlines()[0]}") from None
+            except io.CONFLICTS as error:
+                # VACUUM's START/END commits lost to another writer's (e.g. dbt replacing a seed);
+                # it deletes only files no version reads, so running it again is safe
+                if attempt + 1 == VACUUM_ATTEMPTS:
+                    result.note = _join(result.note, f"conflict: {type(error).__name__} in VACUUM, run again later")
     after = io.describe(spark, layer, name, path)
     result.files_after, result.bytes_after = after.num_files, after.size_bytes
     return result
+
+
+def _join(note: str, more: str) -> str:
+    return f"{note}; {more}" if note else more

@@ -114,7 +114,7 @@ class MaintenanceReport:
 
     @property
     def conflicts(self) -> list[str]:
-        return [t.table for t in self.tables if t.note.startswith("conflict")]
+        return [t.table for t in self.tables if "conflict:" in t.note]
 
 
 def check_retention(hours: float | None, force: bool) -> None:

@@ -23,6 +23,7 @@ from ingestion.jobs.stream import StreamOptions
 from ingestion.jobs.stream import run as run_stream
 from ingestion.producer import produce
 from ingestion.tables import BRONZE, QUARANTINE
+from reelhouse.maintenance import io as maintenance_io
 from reelhouse.maintenance import job as maintenance
 from reelhouse.maintenance.plan import (
     MaintenanceReport,
@@ -344,6 +345,42 @@ def _parquet_files(path: Path) -> set[str]:
 
 def _table_files(spark, path: Path) -> set[str]:
     return {Path(f).name for f in spark.read.format("delta").load(str(path)).inputFiles()}
+
+
+def _vacuum_losing_first(times: int, calls: list[str]):
+    """io.vacuum that loses `times` times to a concurrent commit (as a dbt build replacing a seed
+    makes it do), then runs the real VACUUM."""
+    from delta.exceptions.captured import MetadataChangedException
+
+    real = maintenance_io.vacuum
+
+    def vacuum(spark, path, hours, check=True):
+        calls.append(path.name)
+        if len(calls) <= times:
+            raise MetadataChangedException("The metadata of the Delta table has been changed by a concurrent update.",
+                                           "", None)
+        return real(spark, path, hours, check)
+    return vacuum
+
+
+def test_a_vacuum_that_loses_to_a_concurrent_commit_runs_again(spark, settings, tmp_path, monkeypatch):
+    lakehouse = settings.with_overrides(home=tmp_path / "retried")
+    path = lakehouse.table_path("gold", "popular_videos")
+    _append(spark.createDataFrame([("w0", "US", "v001", DATES[0])],
+                                  "view_id string, region string, video_id string, event_date date"), path)
+    calls: list[str] = []
+    monkeypatch.setattr(maintenance_io, "vacuum", _vacuum_losing_first(1, calls))
+    report = maintenance.run(lakehouse, layers=("gold",), optimize=False)
+    assert calls == ["popular_videos", "popular_videos"]
+    assert report.conflicts == [] and "conflict" not in report.tables[0].note
+    assert DeltaTable.forPath(spark, str(path)).history(1).first()["operation"] == "VACUUM END"
+
+    calls.clear()
+    monkeypatch.setattr(maintenance_io, "vacuum", _vacuum_losing_first(maintenance.VACUUM_ATTEMPTS, calls))
+    report = maintenance.run(lakehouse, layers=("gold",), optimize=False)
+    assert len(calls) == maintenance.VACUUM_ATTEMPTS
+    assert report.conflicts == [report.tables[0].table]
+    assert "MetadataChangedException in VACUUM" in report.tables[0].note
 
 
 def test_unknown_layer_is_refused(settings):
