@@ -151,8 +151,10 @@ def _fit(spark: SparkSession, train: pd.DataFrame, params: ALSParams) -> tuple[l
     index = fit_id_index(interactions)
     als = fit_als(interactions, index, params)
     items = sorted(als.itemFactors.collect(), key=lambda r: r.id)
-    model = live.ItemModel.of("bench", [index.items.labels[r.id] for r in items],
+    # `labels` copies the whole array out of the JVM on every access: read each once
+    item_labels, user_labels = index.items.labels, index.users.labels
+    model = live.ItemModel.of("bench", [item_labels[r.id] for r in items],
                               np.array([r.features for r in items], dtype=np.float64), params.alpha, params.reg_param)
-    frozen = {index.users.labels[r.id]: np.array(r.features, dtype=np.float64) for r in als.userFactors.collect()}
+    frozen = {user_labels[r.id]: np.array(r.features, dtype=np.float64) for r in als.userFactors.collect()}
     interactions.unpersist()
     return model, frozen
