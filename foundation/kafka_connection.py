@@ -15,6 +15,9 @@ from foundation.secret_files import read_secret
 SECURITY_PROTOCOLS = ("plaintext", "sasl_ssl")
 SCRAM_MECHANISM = "SCRAM-SHA-512"
 SCRAM_LOGIN_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
+# kafka-python retries a refused login until its first connection times out (30 s by default):
+# a wrong password is reported after this long instead
+LOGIN_TIMEOUT_MS = 10_000
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class KafkaConnection:
             options.update(
                 security_protocol="SASL_SSL", sasl_mechanism=SCRAM_MECHANISM, sasl_plain_username=self.user,
                 sasl_plain_password=self._password(), ssl_cafile=str(self.ca_file), ssl_check_hostname=True,
+                bootstrap_timeout_ms=LOGIN_TIMEOUT_MS,
             )
         return options
 

@@ -18,7 +18,7 @@ def test_a_sasl_ssl_connection_logs_in_with_the_password_of_its_file_and_checks_
     assert connection.client_options() == {
         "bootstrap_servers": "10.0.0.5:9092", "security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512",
         "sasl_plain_username": "ingest", "sasl_plain_password": "s3cret-pw", "ssl_cafile": str(tmp_path / "ca.pem"),
-        "ssl_check_hostname": True,
+        "ssl_check_hostname": True, "bootstrap_timeout_ms": 10_000,
     }
     spark = connection.spark_options()
     assert spark["kafka.security.protocol"] == "SASL_SSL" and spark["kafka.sasl.mechanism"] == "SCRAM-SHA-512"
