@@ -15,9 +15,9 @@ from foundation.secret_files import read_secret
 SECURITY_PROTOCOLS = ("plaintext", "sasl_ssl")
 SCRAM_MECHANISM = "SCRAM-SHA-512"
 SCRAM_LOGIN_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
-# kafka-python retries a refused login until its first connection times out (30 s by default):
-# a wrong password is reported after this long instead
-LOGIN_TIMEOUT_MS = 10_000
+# kafka-python retries its first connection until this runs out (30 s by default): a broker that
+# refuses our login, or speaks TLS to a plaintext client, is reported after 10 s instead
+BOOTSTRAP_TIMEOUT_MS = 10_000
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,12 @@ class KafkaConnection:
 
     def client_options(self) -> dict[str, object]:
         """Keyword arguments of kafka-python's producer, consumer and admin client."""
-        options: dict[str, object] = {"bootstrap_servers": self.bootstrap_servers}
+        options: dict[str, object] = {"bootstrap_servers": self.bootstrap_servers,
+                                      "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS}
         if self.secured:
             options.update(
                 security_protocol="SASL_SSL", sasl_mechanism=SCRAM_MECHANISM, sasl_plain_username=self.user,
                 sasl_plain_password=self._password(), ssl_cafile=str(self.ca_file), ssl_check_hostname=True,
-                bootstrap_timeout_ms=LOGIN_TIMEOUT_MS,
             )
         return options
 

@@ -7,7 +7,7 @@ from foundation.secret_files import write_private_text
 
 def test_a_plaintext_connection_names_only_the_brokers():
     connection = as_connection("127.0.0.1:9092")
-    assert connection.client_options() == {"bootstrap_servers": "127.0.0.1:9092"}
+    assert connection.client_options() == {"bootstrap_servers": "127.0.0.1:9092", "bootstrap_timeout_ms": 10_000}
     assert connection.spark_options() == {"kafka.bootstrap.servers": "127.0.0.1:9092"}
 
 
@@ -16,9 +16,10 @@ def test_a_sasl_ssl_connection_logs_in_with_the_password_of_its_file_and_checks_
     write_private_text(password_file, "s3cret-pw\n")
     connection = KafkaConnection("10.0.0.5:9092", "sasl_ssl", "ingest", password_file, tmp_path / "ca.pem")
     assert connection.client_options() == {
-        "bootstrap_servers": "10.0.0.5:9092", "security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512",
+        "bootstrap_servers": "10.0.0.5:9092", "bootstrap_timeout_ms": 10_000, "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-512",
         "sasl_plain_username": "ingest", "sasl_plain_password": "s3cret-pw", "ssl_cafile": str(tmp_path / "ca.pem"),
-        "ssl_check_hostname": True, "bootstrap_timeout_ms": 10_000,
+        "ssl_check_hostname": True,
     }
     spark = connection.spark_options()
     assert spark["kafka.security.protocol"] == "SASL_SSL" and spark["kafka.sasl.mechanism"] == "SCRAM-SHA-512"
