@@ -59,8 +59,7 @@ class BatchWriter:
     numInputRows counts a batch read twice (bronze, then its rejected records) twice.
 
     Only a run's first batch can be a replay (of the one a crash interrupted), so Delta's record
-    of the writer's last batch is read once per writer and then kept here: reading it rebuilds
-    the table's state in three Spark jobs, about 0.5 s a batch.
+    of the writer's last batch is read once per writer and then kept here.
     """
 
     def __init__(self, settings: Settings, app_id: str, tasks: int | None = None):

@@ -83,6 +83,15 @@ public final class IdempotentAppend {
         }
     }
 
+    /** The version `appId` last committed to the Delta table at `path` (-1: none), answered as
+     *  `append` answers it: from the latest checksum when known, Delta's full state otherwise. */
+    public static long committedVersion(SparkSession spark, String path, String appId) {
+        // a transaction only to read the latest snapshot as `append` does; it never commits
+        OptimisticTransaction txn = DeltaLog.forTable(spark, path).startTransaction(Option.empty(), Option.empty());
+        Option<Object> known = committedVersion(txn, appId);
+        return known.isEmpty() ? txn.txnVersion(appId) : (Long) known.get();
+    }
+
     /** The version `appId` last committed according to `txn`'s checksum; empty when the checksum
      *  is not known. */
     static Option<Object> committedVersion(OptimisticTransaction txn, String appId) {
