@@ -5,7 +5,7 @@ For a user with new views, their top-k is rebuilt from their whole history:
    progress, most recent first, at most `continue_slots` of them;
 2. **fold-in**: the user's ALS vector solved again from their history with the trained item
    factors fixed (the user step of Spark's implicit ALS, see `fold_in`), every title scored,
-   titles they already watched left out;
+   titles they finished or skipped left out (one they left unfinished may come back);
 3. **cold start** when there is no vector (a new user, or a history only of titles the model
    has never seen): the titles most valued in their region and the genre they watch last,
    from gold.popular_videos.
@@ -267,16 +267,24 @@ def recommend_rows(user_id: str, history: UserHistory, model: ItemModel | None, 
     wanted = k - len(rows)
     if scores is not None and wanted > 0:
         masked = scores.copy()
-        masked[items] = -np.inf  # the history's titles the model knows, and the continue entries
+        # finished and skipped titles, and the continue entries; one left unfinished may come back
+        # (viewers return to what they started: leaving every watched title out cost 2.4 % of the
+        # next-view NDCG on the demo data)
+        masked[[model.position[v] for v, state in history.titles.items()
+                if (state.finished or state.last_skipped) and v in model.position]] = -np.inf
         masked[[model.position[v] for v, _, _ in rows if v in model.position]] = -np.inf
         top = _top(masked, wanted)
         liked = items[weights > 0]
         for position in top:
             if not np.isfinite(masked[position]):
                 break
-            because = liked[np.argmax(model.factors[liked] @ model.factors[position])]
-            rows.append((model.item_ids[position], float(masked[position]),
-                         f"because you watched {catalog.title(model.item_ids[int(because)])}"))
+            video_id = model.item_ids[position]
+            if video_id in history.titles:
+                reason = "continue watching"
+            else:
+                because = liked[np.argmax(model.factors[liked] @ model.factors[position])]
+                reason = f"because you watched {catalog.title(model.item_ids[int(because)])}"
+            rows.append((video_id, float(masked[position]), reason))
     elif wanted > 0:
         placed = {video_id for video_id, _, _ in rows} | set(history.titles)
         for video_id, score, why in popular.ranked(history.region, history.last_genre):

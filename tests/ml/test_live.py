@@ -72,6 +72,17 @@ def test_after_an_episode_the_next_one_ranks_first():
     assert not {"v00", "v01", "v03"} & set(rows.video_id), "finished titles never appear"
 
 
+def test_an_unfinished_title_past_the_continue_slots_can_come_back_but_finished_and_skipped_ones_cannot():
+    histories = live.Histories()
+    histories.add(_views(("e1", "u", "v03", 0, 0.4, False), ("e2", "u", "v04", 10, 0.02, True),
+                         ("e3", "u", "v05", 20, 1.0, False)))
+    rows = live.recommend("u", histories.users["u"], _model(6), live.Catalog.of(SERIES), live.Popular({}), 6,
+                          continue_slots=0)
+    # six titles, one finished and one skipped: the other four, the unfinished one among them
+    assert sorted(rows.video_id) == ["v00", "v01", "v02", "v03"]
+    assert rows.set_index("video_id").reason["v03"] == "continue watching"
+
+
 def test_an_unfinished_title_is_resumed_and_a_skipped_one_is_not():
     histories = live.Histories()
     histories.add(_views(("e1", "u", "v03", 0, 0.4, False), ("e2", "u", "v04", 10, 0.02, True),
