@@ -40,3 +40,17 @@ def test_a_checkpoint_file_is_never_published_over_an_existing_one(spark, tmp_pa
     assert [p.name for p in tmp_path.iterdir() if p.name != "0" and ".0.crc" not in p.name] == []  # no temporary
     reader = manager.open(jvm.org.apache.hadoop.fs.Path(str(tmp_path / "0")))
     assert bytes(jvm.org.apache.commons.io.IOUtils.toByteArray(reader)) == b"third"
+
+
+def test_a_checkpoint_file_written_while_its_thread_is_interrupted_is_still_published(spark, tmp_path):
+    """Stopping a query interrupts its thread, perhaps mid-write: the file must still close (as
+    Hadoop's own stream does) and Spark stop the query, not fail it on a ClosedChannelException."""
+    manager, jvm = _manager(spark, tmp_path)
+    thread = jvm.java.lang.Thread
+    thread.currentThread().interrupt()  # py4j runs this Python thread's calls on one JVM thread
+    try:
+        _publish(manager, jvm, tmp_path / "1", "offsets", overwrite=False)
+        assert thread.currentThread().isInterrupted()  # left for Spark to act on
+    finally:
+        thread.interrupted()  # clears the flag
+    assert (tmp_path / "1").read_text() == "offsets"

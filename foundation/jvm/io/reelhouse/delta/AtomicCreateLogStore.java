@@ -1,15 +1,13 @@
 package io.reelhouse.delta;
 
 import java.io.BufferedOutputStream;
+import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.nio.channels.Channels;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.Iterator;
 import java.util.UUID;
 
@@ -54,14 +52,17 @@ public final class AtomicCreateLogStore extends HadoopFileSystemLogStore {
         }
         java.nio.file.Path temporary = target.resolveSibling("." + target.getFileName() + "." + UUID.randomUUID() + ".tmp");
         try {
-            try (FileChannel channel = FileChannel.open(temporary, StandardOpenOption.CREATE_NEW,
-                    StandardOpenOption.WRITE);
-                 OutputStream out = new BufferedOutputStream(Channels.newOutputStream(channel))) {
+            // a FileOutputStream, not a FileChannel: a channel closes itself when its thread is
+            // interrupted (a stream being stopped), failing the commit with an error Spark does not
+            // take for the stop
+            Files.createFile(temporary);
+            try (FileOutputStream file = new FileOutputStream(temporary.toFile());
+                 OutputStream out = new BufferedOutputStream(file)) {
                 while (actions.hasNext()) {
                     out.write((actions.next() + "\n").getBytes(StandardCharsets.UTF_8));
                 }
                 out.flush();
-                channel.force(false);  // the commit's bytes reach the disk before its name appears
+                file.getFD().sync();  // the commit's bytes reach the disk before its name appears
             }
             if (overwrite) {
                 Files.move(temporary, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);

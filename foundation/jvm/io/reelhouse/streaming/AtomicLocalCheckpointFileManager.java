@@ -2,12 +2,10 @@ package io.reelhouse.streaming;
 
 import java.io.BufferedOutputStream;
 import java.io.File;
+import java.io.FileOutputStream;
 import java.io.IOException;
-import java.nio.channels.Channels;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FSDataOutputStream;
@@ -22,7 +20,7 @@ import org.apache.spark.sql.execution.streaming.checkpointing.FileContextBasedCh
  * and renaming it. On file: paths, without Hadoop's native library, Hadoop forks the driver for
  * both steps (`chmod` on create, `readlink` on rename: 0.1-0.2 s a batch), and its "fail if the
  * target exists" is a check followed by rename(2), which replaces a file that appeared in
- * between. Here the temporary file is written with java.nio and synced, then gets its final name
+ * between. Here the temporary file is written and synced, then gets its final name
  * with link(2), atomic and failing if the name exists (as the Delta log store does, see
  * AtomicCreateLogStore), or with an atomic move when overwriting is allowed. Other filesystems
  * (HDFS, object stores) keep Spark's own files.
@@ -41,14 +39,16 @@ public class AtomicLocalCheckpointFileManager extends FileContextBasedCheckpoint
         try {
             java.nio.file.Path file = localFile(path);
             Files.createDirectories(file.getParent());
-            FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                    StandardOpenOption.TRUNCATE_EXISTING);
-            BufferedOutputStream out = new BufferedOutputStream(Channels.newOutputStream(channel)) {
+            // a FileOutputStream, not a FileChannel: a channel closes itself when its thread is
+            // interrupted, so stopping a query during this write failed it with a ClosedChannelException
+            // instead of stopping it (Hadoop's own local stream is not interruptible either)
+            FileOutputStream channel = new FileOutputStream(file.toFile());
+            BufferedOutputStream out = new BufferedOutputStream(channel) {
                 @Override
                 public void close() throws IOException {
                     try {
                         flush();
-                        channel.force(false);  // the bytes reach the disk before the file gets its name
+                        channel.getFD().sync();  // the bytes reach the disk before the file gets its name
                     } finally {
                         super.close();
                     }
