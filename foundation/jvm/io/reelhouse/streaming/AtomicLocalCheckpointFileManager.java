@@ -42,13 +42,13 @@ public class AtomicLocalCheckpointFileManager extends FileContextBasedCheckpoint
             // a FileOutputStream, not a FileChannel: a channel closes itself when its thread is
             // interrupted, so stopping a query during this write failed it with a ClosedChannelException
             // instead of stopping it (Hadoop's own local stream is not interruptible either)
-            FileOutputStream channel = new FileOutputStream(file.toFile());
-            BufferedOutputStream out = new BufferedOutputStream(channel) {
+            FileOutputStream bytes = new FileOutputStream(file.toFile());
+            BufferedOutputStream out = new BufferedOutputStream(bytes) {
                 @Override
                 public void close() throws IOException {
                     try {
                         flush();
-                        channel.getFD().sync();  // the bytes reach the disk before the file gets its name
+                        bytes.getFD().sync();  // the bytes reach the disk before the file gets its name
                     } finally {
                         super.close();
                     }
