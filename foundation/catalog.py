@@ -31,6 +31,9 @@ def postgres_jdbc_url(host: str, port: int) -> str:
     return f"jdbc:postgresql://{host}:{port}/{POSTGRES_DATABASE}"
 
 
+CATALOG_ATTEMPTS = 3
+
+
 def spark_conf(host: str, port: int, jars_cache: Path, database: str = "derby") -> dict[str, str]:
     """What a SparkSession needs to use this metastore as its catalog. No password: for
     PostgreSQL the session factory sets PASSWORD_KEY inside the JVM, off its command line."""
@@ -53,6 +56,9 @@ def spark_conf(host: str, port: int, jars_cache: Path, database: str = "derby") 
         # Delta keeps the real schema in its log and a placeholder in the metastore; without this,
         # every `create or replace` logs a failed "incompatible column types" check
         "spark.hadoop.hive.metastore.disallow.incompatible.col.type.changes": "false",
+        # Hive tries a lost catalog database 10 times, each try its own 10 connection attempts 2 s apart:
+        # a build whose database died as it connected took 7 minutes to fail; 3 x 3 ride out a restart
+        "spark.hadoop.hive.hmshandler.retry.attempts": str(CATALOG_ATTEMPTS),
         # the JDBC driver must be on the driver's own class path, where DataNucleus looks
         "spark.driver.extraClassPath": str(client_jar(jars_cache, database)),
     }

@@ -1,4 +1,11 @@
-from foundation.catalog import PASSWORD_KEY, spark_conf
+import re
+import socket
+import threading
+
+import pytest
+
+from foundation.catalog import CATALOG_ATTEMPTS, PASSWORD_KEY, spark_conf
+from foundation.secret_files import write_private_text
 from foundation.settings import Settings
 
 
@@ -15,3 +22,29 @@ def test_a_derby_catalog_connects_with_derbys_client():
     conf = spark_conf("127.0.0.1", 1527, Settings.from_env({}).jars_cache)
     assert conf["spark.hadoop.javax.jdo.option.ConnectionURL"].startswith("jdbc:derby://127.0.0.1:1527/")
     assert conf["spark.driver.extraClassPath"].rsplit("/", 1)[-1].startswith("derbyclient-")
+
+
+@pytest.mark.integration
+def test_a_job_whose_catalog_database_is_gone_gives_up_after_a_few_attempts(tmp_path, reelhouse_cli):
+    """Hive retries a lost catalog database 10 times (each try with retries of its own): a dbt build
+    whose PostgreSQL was killed as it connected took 7 minutes to fail. Here the database's port
+    answers the CLI's check once and then refuses every connection."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def answer_the_check_then_go_away() -> None:
+        connection, _ = listener.accept()
+        connection.close()
+        listener.close()
+
+    threading.Thread(target=answer_the_check_then_go_away, daemon=True).start()
+    settings = Settings.from_env({"REELHOUSE_HOME": str(tmp_path)}).with_overrides(
+        metastore_port=port, metastore_database="postgres")
+    settings.metastore_password_path.parent.mkdir(parents=True)
+    write_private_text(settings.metastore_password_path, "a-password")
+    result = reelhouse_cli(settings, "sql", "show schemas", timeout=600)
+    assert result.returncode != 0
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    tries = re.findall(r"Retrying HMSHandler after \d+ ms \(attempt (\d+) of (\d+)\)",
+                       (settings.logs_dir / "reelhouse-sql.log").read_text())
+    assert tries and {int(of) for _, of in tries} == {CATALOG_ATTEMPTS}, tries
