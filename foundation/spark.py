@@ -24,7 +24,7 @@ from foundation.settings import Settings
 # stream's validation (one generated method for the whole parse) ran 2x slower without this.
 JIT_HUGE_METHODS = "-XX:-DontCompileHugeMethods"
 # The throughput collector: on 2 cores G1's concurrent work competes with the tasks; with the
-# parallel one the stream and live-recommender tests took ~7 % less time and CPU (README, Tests).
+# parallel one the stream and live-recommender tests took ~7 % less time and CPU (README, Two commands).
 THROUGHPUT_GC = "-XX:+UseParallelGC"
 JVM_OPTIONS = f"{JIT_HUGE_METHODS} {THROUGHPUT_GC}"
 
