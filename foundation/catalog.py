@@ -21,6 +21,7 @@ POSTGRES_DATABASE = "metastore"
 POSTGRES_DRIVER = "org.postgresql.Driver"
 POSTGRES_USER = "reelhouse"
 PASSWORD_KEY = "spark.hadoop.javax.jdo.option.ConnectionPassword"
+CATALOG_ATTEMPTS = 3  # Hive's tries at a lost catalog database before a job fails (its default: 10)
 
 
 def jdbc_url(host: str, port: int) -> str:
@@ -29,9 +30,6 @@ def jdbc_url(host: str, port: int) -> str:
 
 def postgres_jdbc_url(host: str, port: int) -> str:
     return f"jdbc:postgresql://{host}:{port}/{POSTGRES_DATABASE}"
-
-
-CATALOG_ATTEMPTS = 3
 
 
 def spark_conf(host: str, port: int, jars_cache: Path, database: str = "derby") -> dict[str, str]:
