@@ -54,8 +54,8 @@ def spark_conf(host: str, port: int, jars_cache: Path, database: str = "derby") 
         # Delta keeps the real schema in its log and a placeholder in the metastore; without this,
         # every `create or replace` logs a failed "incompatible column types" check
         "spark.hadoop.hive.metastore.disallow.incompatible.col.type.changes": "false",
-        # Hive tries a lost catalog database 10 times, each try its own 10 connection attempts 2 s apart:
-        # a build whose database died as it connected took 7 minutes to fail; 3 x 3 ride out a restart
+        # Hive's 10 tries, each of 10 connection attempts 2 s apart, kept a build whose database died as
+        # it connected waiting 7 minutes to fail; 3 tries of 3 (~30 s) still ride out a restart
         "spark.hadoop.hive.hmshandler.retry.attempts": str(CATALOG_ATTEMPTS),
         # the JDBC driver must be on the driver's own class path, where DataNucleus looks
         "spark.driver.extraClassPath": str(client_jar(jars_cache, database)),
