@@ -473,8 +473,11 @@ def to_seed_format(event: dict) -> dict:
     return seed
 
 
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # one encoder: `json.dumps` with options builds one per call
+
+
 def encode(event: dict) -> bytes:
-    return json.dumps(event, separators=(",", ":")).encode()
+    return _COMPACT_JSON.encode(event).encode()
 
 
 # Malformed messages, each of a kind the streaming job must quarantine with its reason.
