@@ -8,7 +8,7 @@ the user had finished before are left out of every model's ranking; a resumed ti
 Models side by side: popularity (frozen at the split), the batch ALS frozen at the split (its
 user vectors; users it never saw get popularity), ALS with fold-in (the user's vector solved
 again from everything before the view, item factors fixed), and the real-time recommender
-(`ml.live.recommend`: continue watching, fold-in, cold start).
+(`ml.live.recommend`: continue watching, fold-in with the genre prior, cold start).
 """
 
 from __future__ import annotations
@@ -94,6 +94,7 @@ def replay(train: pd.DataFrame, test: pd.DataFrame, model: live.ItemModel, froze
     histories.add(train)
     popular = popularity_order(train)
     segments = popular_segments(train)
+    prior = live.GenrePrior.of(model, catalog, segments)
     report = NextViewReport(k, len(train), len(test), {name: Score() for name in MODELS})
     has_weight = "weight" in test.columns
     for number, view in enumerate(test.itertuples(index=False)):
@@ -108,7 +109,7 @@ def replay(train: pd.DataFrame, test: pd.DataFrame, model: live.ItemModel, froze
             folded, _, _ = live.user_vector(history, model)
             report.scores["als_fold_in"].add(
                 _top(model, folded, finished, k) if folded is not None else ranked_popular, view.video_id, k)
-            realtime = live.recommend_rows(view.user_id, history, model, catalog, segments, k)
+            realtime = live.recommend_rows(view.user_id, history, model, catalog, segments, k, prior=prior)
             report.scores["realtime"].add([row[2] for row in realtime], view.video_id, k)
         histories.add_one(view, float(view.weight) if has_weight else None)
     return report

@@ -104,6 +104,7 @@ class LiveRecommender:
             self.model_version = version
             self.catalog = live_io.load_catalog(self.settings)
             self.popular = live_io.load_popular(self.settings)
+            self.prior = live.GenrePrior.of(self.model, self.catalog, self.popular) if self.model else None
 
     def write_batch(self, frame: DataFrame, batch_id: int) -> None:
         rows = frame.toArrow().to_pandas()
@@ -120,7 +121,7 @@ class LiveRecommender:
         rebuilt = [u for u in sorted(users) if u in self.histories.users]
         lists = [row for u in rebuilt
                  for row in live.recommend_rows(u, self.histories.users[u], self.model, self.catalog, self.popular,
-                                                self.k)]
+                                                self.k, prior=self.prior)]
         if lists:
             merged = live_io.merge_lists(self.settings, pd.DataFrame(lists, columns=list(live.LIVE_COLUMNS)),
                                          self.k, pd.Timestamp.now(tz="UTC"))

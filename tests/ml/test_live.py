@@ -83,15 +83,26 @@ def test_an_unfinished_title_past_the_continue_slots_can_come_back_but_finished_
     assert rows.set_index("video_id").reason["v03"] == "continue watching"
 
 
-def test_an_unfinished_title_is_resumed_and_a_skipped_one_is_not():
+def test_the_title_the_latest_view_left_unfinished_is_resumed_first_and_a_skipped_one_is_not():
     histories = live.Histories()
-    histories.add(_views(("e1", "u", "v03", 0, 0.4, False), ("e2", "u", "v04", 10, 0.02, True),
-                         ("e3", "u", "v05", 20, 1.0, False)))
+    histories.add(_views(("e1", "u", "v05", 0, 1.0, False), ("e2", "u", "v04", 10, 0.02, True),
+                         ("e3", "u", "v03", 20, 0.4, False)))
     rows = live.recommend("u", histories.users["u"], _model(6), live.Catalog.of(SERIES), live.Popular({}), 5)
     assert rows.video_id.iloc[0] == "v03" and rows.reason.iloc[0] == "continue watching"
     assert "v04" not in set(rows.video_id) and "v05" not in set(rows.video_id)
     assert rows["rank"].tolist() == list(range(1, len(rows) + 1))
     assert rows.reason.iloc[1:].str.startswith("because you watched").all()
+
+
+def test_a_title_left_unfinished_before_the_latest_view_follows_the_first_personal_picks():
+    histories = live.Histories()
+    histories.add(_views(("e1", "u", "v03", 0, 0.4, False), ("e2", "u", "v04", 10, 0.02, True),
+                         ("e3", "u", "v05", 20, 1.0, False)))
+    rows = live.recommend("u", histories.users["u"], _model(6), live.Catalog.of(SERIES), live.Popular({}), 5)
+    assert rows.video_id.iloc[live.STALE_CONTINUE_AFTER] == "v03"
+    assert rows.reason.tolist()[live.STALE_CONTINUE_AFTER] == "continue watching"
+    assert rows.reason.drop(index=live.STALE_CONTINUE_AFTER).str.startswith("because you watched").all()
+    assert "v04" not in set(rows.video_id) and "v05" not in set(rows.video_id)
 
 
 def test_a_view_seen_twice_counts_once():
@@ -152,3 +163,53 @@ def test_the_top_titles_are_the_stable_sorts_first_ones_ties_and_masked_titles_i
         scores[chooser.random(len(scores)) < 0.3] = -np.inf
         wanted = int(chooser.integers(1, len(scores) + 3))
         assert live._top(scores, wanted).tolist() == np.argsort(-scores, kind="stable")[:wanted].tolist()
+
+
+GENRES = pd.DataFrame({
+    "video_id": [f"v{i:02d}" for i in range(6)],
+    "title": [f"Title {i}" for i in range(6)],
+    "genre": ["Drama", "Drama", "Drama", "Comedy", "Comedy", "Comedy"],
+    "duration_seconds": [3000] * 6,
+})
+GENRE_LISTS = live.Popular.of(pd.DataFrame({  # gold.popular_videos' per-genre lists; v02 and v05 below their ends
+    "region": ["all"] * 4, "genre": ["Drama", "Drama", "Comedy", "Comedy"], "rank": [1, 2, 1, 2],
+    "video_id": ["v01", "v00", "v03", "v04"], "score": [8.0, 4.0, 6.0, 2.0],
+}))
+
+
+def _flat_model(items: int = 6) -> live.ItemModel:
+    """Every title the same factors: the fold-in scores them all alike, so the prior alone orders them."""
+    return live.ItemModel.of("v1", [f"v{i:02d}" for i in range(items)], np.ones((items, 2)), 1.0, 0.1)
+
+
+def test_the_genre_prior_is_the_users_genre_share_times_the_titles_share_of_its_genre():
+    model, catalog = _flat_model(), live.Catalog.of(GENRES)
+    prior = live.GenrePrior.of(model, catalog, GENRE_LISTS)
+    histories = live.Histories()
+    histories.add(_views(("e1", "u", "v00", 0, 1.0, False), ("e2", "u", "v01", 5, 0.3, False),
+                         ("e3", "u", "v03", 9, 1.0, False)))
+    # listed viewers: Drama 8 + 4 + 2 (v02: half of 4) = 14, Comedy 6 + 2 + 1 = 9; titles started: 2 Drama, 1 Comedy
+    drama_share = (2 + live.GENRE_PRIOR_VIEWS * 14 / 23) / (3 + live.GENRE_PRIOR_VIEWS)
+    comedy_share = (1 + live.GENRE_PRIOR_VIEWS * 9 / 23) / (3 + live.GENRE_PRIOR_VIEWS)
+    expected = np.log([drama_share * 4 / 14, drama_share * 8 / 14, drama_share * 2 / 14,
+                       comedy_share * 6 / 9, comedy_share * 2 / 9, comedy_share * 1 / 9])
+    np.testing.assert_allclose(prior.scores(histories.users["u"], catalog), expected, rtol=1e-12)
+
+
+def test_the_genre_prior_orders_titles_the_fold_in_cannot_tell_apart():
+    model, catalog = _flat_model(), live.Catalog.of(GENRES)
+    histories = live.Histories()
+    histories.add(_views(("e1", "u", "v00", 0, 0.3, False), ("e2", "u", "v01", 5, 0.3, False)))  # two dramas begun
+    rows = live.recommend("u", histories.users["u"], model, catalog, GENRE_LISTS, 5, continue_slots=0,
+                          prior=live.GenrePrior.of(model, catalog, GENRE_LISTS))
+    # Drama is 72 % of this viewer's shares, Comedy 28 %: the most viewed comedy (v03, 6 of 9) comes
+    # before the least viewed drama (v02, 2 of 14), not before the other two
+    assert rows.video_id.tolist() == ["v01", "v00", "v03", "v02", "v04"]
+    plain = live.recommend("u", histories.users["u"], model, catalog, GENRE_LISTS, 5, continue_slots=0)
+    assert plain.video_id.tolist() == ["v00", "v01", "v02", "v03", "v04"], "no prior: the flat scores' order"
+
+
+def test_without_genres_there_is_no_prior():
+    model = _flat_model()
+    assert live.GenrePrior.of(model, live.Catalog({}, {}, {}), GENRE_LISTS) is None
+    assert live.GenrePrior.of(model, live.Catalog.of(GENRES), live.Popular({})) is None
