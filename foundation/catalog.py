@@ -22,6 +22,7 @@ POSTGRES_DRIVER = "org.postgresql.Driver"
 POSTGRES_USER = "reelhouse"
 PASSWORD_KEY = "spark.hadoop.javax.jdo.option.ConnectionPassword"
 CATALOG_ATTEMPTS = 3  # Hive's tries at a lost catalog database before a job fails (its default: 10)
+LOST_CATALOG = "Unable to instantiate org.apache.hadoop.hive.ql.metadata.SessionHiveMetaStoreClient"
 
 
 def jdbc_url(host: str, port: int) -> str:
@@ -100,4 +101,14 @@ def run_statement(spark: SparkSession, statement: str, limit: int) -> tuple[list
         result = spark.sql(statement)
         return result.columns, [list(map(str, row)) for row in result.limit(limit).collect()]
     except PySparkException as error:
-        raise ReelhouseError(str(error).strip().splitlines()[0]) from None
+        raise ReelhouseError(catalog_error(spark, str(error).strip().splitlines()[0])) from None
+
+
+def catalog_error(spark: SparkSession, first_line: str) -> str:
+    """Spark's first line, or what it means when it is Hive failing to reach the catalog database
+    (Hive names only the client class it could not build)."""
+    if LOST_CATALOG not in first_line:
+        return first_line
+    url = spark.conf.get("spark.hadoop.javax.jdo.option.ConnectionURL", "its JDBC address")
+    return (f"the catalog database at {url.split(';')[0]} did not answer ({CATALOG_ATTEMPTS} attempts); "
+            "`reelhouse metastore status` shows whether it runs, the job's log under <home>/_logs the details")

@@ -45,6 +45,8 @@ def test_a_job_whose_catalog_database_is_gone_gives_up_after_a_few_attempts(tmp_
     result = reelhouse_cli(settings, "sql", "show schemas", timeout=600)
     assert result.returncode != 0
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"the catalog database at jdbc:postgresql://127.0.0.1:{port}/" in result.stderr, result.stderr
+    assert "reelhouse metastore status" in result.stderr
     tries = re.findall(r"Retrying HMSHandler after \d+ ms \(attempt (\d+) of (\d+)\)",
                        (settings.logs_dir / "reelhouse-sql.log").read_text())
     assert tries and {int(of) for _, of in tries} == {CATALOG_ATTEMPTS}, tries
