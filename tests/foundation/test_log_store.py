@@ -61,3 +61,25 @@ def test_two_processes_committing_the_same_versions_at_once_never_both_win(setti
             text = (table / "_delta_log" / f"{version:020d}.json").read_text()
             assert text == f'{{"commitInfo":{{"writer":"{writer}"}}}}\n'  # the winner's commit, whole
     assert not [p.name for p in (table / "_delta_log").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_commit_written_while_its_thread_is_interrupted_is_still_published(spark, tmp_path):
+    """Stopping a query interrupts its thread, perhaps mid-commit: a FileChannel would close itself
+    and fail the commit (ClosedChannelException); the commit must land and the flag stay for Spark."""
+    jvm = spark.sparkContext._jvm
+    hadoop_conf = spark._jsparkSession.sessionState().newHadoopConf()
+    store = jvm.io.reelhouse.delta.AtomicCreateLogStore(hadoop_conf)
+    actions = jvm.java.util.ArrayList()
+    for line in ('{"commitInfo":{"writer":"interrupted"}}', '{"add":{"path":"part-0"}}'):
+        actions.add(line)
+    (tmp_path / "_delta_log").mkdir()
+    commit = tmp_path / "_delta_log" / f"{0:020d}.json"
+    thread = jvm.java.lang.Thread
+    thread.currentThread().interrupt()  # py4j runs this Python thread's calls on one JVM thread
+    try:
+        store.write(jvm.org.apache.hadoop.fs.Path(commit.as_uri()), actions.iterator(), False, hadoop_conf)
+        assert thread.currentThread().isInterrupted()  # left for Spark to act on
+    finally:
+        thread.interrupted()  # clears the flag
+    assert commit.read_text() == '{"commitInfo":{"writer":"interrupted"}}\n{"add":{"path":"part-0"}}\n'
+    assert [p.name for p in commit.parent.iterdir()] == [commit.name]  # no temporary left
