@@ -110,5 +110,5 @@ def catalog_error(spark: SparkSession, first_line: str) -> str:
     if LOST_CATALOG not in first_line:
         return first_line
     url = spark.conf.get("spark.hadoop.javax.jdo.option.ConnectionURL", "its JDBC address")
-    return (f"the catalog database at {url.split(';')[0]} did not answer ({CATALOG_ATTEMPTS} attempts); "
-            "`reelhouse metastore status` shows whether it runs, the job's log under <home>/_logs the details")
+    return (f"the catalog database at {url.split(';')[0]} did not answer ({CATALOG_ATTEMPTS} attempts): "
+            "check it with `reelhouse metastore status`; details in the job's log under <home>/_logs")
