@@ -7,6 +7,8 @@ started by `reelhouse metastore start` (`reelhouse/services/metastore.py`, `post
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -21,6 +23,7 @@ POSTGRES_DATABASE = "metastore"
 POSTGRES_DRIVER = "org.postgresql.Driver"
 POSTGRES_USER = "reelhouse"
 PASSWORD_KEY = "spark.hadoop.javax.jdo.option.ConnectionPassword"
+URL_KEY = "spark.hadoop.javax.jdo.option.ConnectionURL"
 CATALOG_ATTEMPTS = 3  # Hive's tries at a lost catalog database before a job fails (its default: 10)
 LOST_CATALOG = "Unable to instantiate org.apache.hadoop.hive.ql.metadata.SessionHiveMetaStoreClient"
 
@@ -38,13 +41,13 @@ def spark_conf(host: str, port: int, jars_cache: Path, database: str = "derby") 
     PostgreSQL the session factory sets PASSWORD_KEY inside the JVM, off its command line."""
     if database == "postgres":
         connection = {
-            "spark.hadoop.javax.jdo.option.ConnectionURL": postgres_jdbc_url(host, port),
+            URL_KEY: postgres_jdbc_url(host, port),
             "spark.hadoop.javax.jdo.option.ConnectionDriverName": POSTGRES_DRIVER,
             "spark.hadoop.javax.jdo.option.ConnectionUserName": POSTGRES_USER,
         }
     else:
         connection = {
-            "spark.hadoop.javax.jdo.option.ConnectionURL": jdbc_url(host, port),
+            URL_KEY: jdbc_url(host, port),
             "spark.hadoop.javax.jdo.option.ConnectionDriverName": DRIVER,
         }
     return {
@@ -82,13 +85,14 @@ def register_in_catalog(spark: SparkSession, tables: dict[str, Path]) -> list[st
     Returns the names registered.
     """
     registered = []
-    for name, path in tables.items():
-        if not is_delta_table(path):
-            continue
-        schema = name.split(".")[0]
-        spark.sql(f"create schema if not exists {schema}")
-        spark.sql(f"create table if not exists {name} using delta location '{path}'")
-        registered.append(name)
+    with catalog_reached(spark):
+        for name, path in tables.items():
+            if not is_delta_table(path):
+                continue
+            schema = name.split(".")[0]
+            spark.sql(f"create schema if not exists {schema}")
+            spark.sql(f"create table if not exists {name} using delta location '{path}'")
+            registered.append(name)
     return registered
 
 
@@ -98,17 +102,24 @@ def run_statement(spark: SparkSession, statement: str, limit: int) -> tuple[list
     from pyspark.errors import PySparkException
 
     try:
-        result = spark.sql(statement)
-        return result.columns, [list(map(str, row)) for row in result.limit(limit).collect()]
+        with catalog_reached(spark):
+            result = spark.sql(statement)
+            return result.columns, [list(map(str, row)) for row in result.limit(limit).collect()]
     except PySparkException as error:
-        raise ReelhouseError(catalog_error(spark, str(error).strip().splitlines()[0])) from None
+        raise ReelhouseError(str(error).strip().splitlines()[0]) from None
 
 
-def catalog_error(spark: SparkSession, first_line: str) -> str:
-    """Spark's first line, or what it means when it is Hive failing to reach the catalog database
-    (Hive names only the client class it could not build)."""
-    if LOST_CATALOG not in first_line:
-        return first_line
-    url = spark.conf.get("spark.hadoop.javax.jdo.option.ConnectionURL", "its JDBC address")
-    return (f"the catalog database at {url.split(';')[0]} did not answer ({CATALOG_ATTEMPTS} attempts): "
-            "check it with `reelhouse metastore status`; details in the job's log under <home>/_logs")
+@contextmanager
+def catalog_reached(spark: SparkSession) -> Iterator[None]:
+    """Spark calls on the catalog; Hive failing to reach its database (it names only the client
+    class it could not build) becomes a ReelhouseError that names the database and what to check."""
+    from pyspark.errors import PySparkException
+
+    try:
+        yield
+    except PySparkException as error:
+        if LOST_CATALOG not in str(error):
+            raise
+        url = spark.conf.get(URL_KEY, "its JDBC address").split(";")[0]
+        raise ReelhouseError(f"the catalog database at {url} did not answer ({CATALOG_ATTEMPTS} attempts): check it "
+                             "with `reelhouse metastore status`; details in the job's log under <home>/_logs") from None

@@ -2,7 +2,9 @@ import re
 import socket
 import threading
 
+import pyarrow as pa
 import pytest
+from deltalake import write_deltalake
 
 from foundation.catalog import CATALOG_ATTEMPTS, PASSWORD_KEY, spark_conf
 from foundation.secret_files import write_private_text
@@ -25,10 +27,12 @@ def test_a_derby_catalog_connects_with_derbys_client():
 
 
 @pytest.mark.integration
-def test_a_job_whose_catalog_database_is_gone_gives_up_after_a_few_attempts(tmp_path, reelhouse_cli):
+@pytest.mark.parametrize("lakehouse", ["empty", "with a table to register"])
+def test_a_job_whose_catalog_database_is_gone_gives_up_after_a_few_attempts(lakehouse, tmp_path, reelhouse_cli):
     """Hive retries a lost catalog database 10 times (each try with retries of its own): a dbt build
     whose PostgreSQL was killed as it connected took 7 minutes to fail. Here the database's port
-    answers the CLI's check once and then refuses every connection."""
+    answers the CLI's check once and then refuses every connection. With a table in the lakehouse
+    the job fails while naming it in the catalog, before the statement: the same one line."""
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
 
@@ -40,6 +44,8 @@ def test_a_job_whose_catalog_database_is_gone_gives_up_after_a_few_attempts(tmp_
     threading.Thread(target=answer_the_check_then_go_away, daemon=True).start()
     settings = Settings.from_env({"REELHOUSE_HOME": str(tmp_path)}).with_overrides(
         metastore_port=port, metastore_database="postgres")
+    if lakehouse != "empty":
+        write_deltalake(str(settings.table_path("bronze", "playback_events")), pa.table({"event_id": ["e1"]}))
     settings.metastore_password_path.parent.mkdir(parents=True)
     write_private_text(settings.metastore_password_path, "a-password")
     result = reelhouse_cli(settings, "sql", "show schemas", timeout=600)
