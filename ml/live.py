@@ -224,7 +224,7 @@ class GenrePrior:
     The fold-in score ranks much as popularity does on the demo data; adding this prior raised
     the next-view NDCG by 2-3 % on two generated data sets (see README, Recommendations)."""
 
-    genres: dict[str, int]  # genre (lower case) -> index
+    genre_of_title: dict[str, int]  # video_id -> genre index, every title of the catalog with a genre
     genre_of: np.ndarray  # genre index per item of the model
     log_share_in_genre: np.ndarray  # per item of the model
     genre_shares: np.ndarray  # each genre's share of the listed viewers
@@ -237,7 +237,8 @@ class GenrePrior:
         if not genre_of_title or not listed:
             return None
         genres = {genre: i for i, genre in enumerate(sorted(set(genre_of_title.values()) | set(listed)))}
-        genre_of = np.array([genres.get(genre_of_title.get(v, ""), -1) for v in model.item_ids], dtype=np.int64)
+        indexed = {video_id: genres[genre] for video_id, genre in genre_of_title.items()}
+        genre_of = np.array([indexed.get(v, -1) for v in model.item_ids], dtype=np.int64)
         viewers = np.zeros(len(model.item_ids))
         for rows in listed.values():
             for video_id, score in rows:
@@ -253,12 +254,12 @@ class GenrePrior:
         log_share[known] = np.log(viewers[known] / per_genre[genre_of[known]])
         # a title without a genre in the catalog: as unlikely as the least likely one with a genre
         log_share[~known] = np.nanmin(log_share) + np.log(1.0 / len(genres)) if known.any() else 0.0
-        return cls(genres, genre_of, log_share, per_genre / per_genre.sum())
+        return cls(indexed, genre_of, log_share, per_genre / per_genre.sum())
 
-    def scores(self, history: UserHistory, catalog: Catalog) -> np.ndarray:
-        counts = np.zeros(len(self.genres))
+    def scores(self, history: UserHistory) -> np.ndarray:
+        counts = np.zeros(len(self.genre_shares))
         for video_id in history.titles:
-            index = self.genres.get(catalog.titles.get(video_id, ("", ""))[1].lower())
+            index = self.genre_of_title.get(video_id)
             if index is not None:
                 counts[index] += 1.0
         shares = (counts + GENRE_PRIOR_VIEWS * self.genre_shares) / (counts.sum() + GENRE_PRIOR_VIEWS)
@@ -314,7 +315,7 @@ def recommend(user_id: str, history: UserHistory, model: ItemModel | None, catal
                         columns=list(LIVE_COLUMNS))
 
 
-def personal_scores(history: UserHistory, model: ItemModel, catalog: Catalog,
+def personal_scores(history: UserHistory, model: ItemModel,
                     prior: GenrePrior | None) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """(a score per item of the model or None without a vector, item positions, weights): the
     fold-in score standardised over the catalogue, plus the genre prior when there is one."""
@@ -323,7 +324,7 @@ def personal_scores(history: UserHistory, model: ItemModel, catalog: Catalog,
         return None, items, weights
     scores = model.factors @ vector
     if prior is not None:
-        scores = (scores - scores.mean()) / (scores.std() or 1.0) + prior.scores(history, catalog)
+        scores = (scores - scores.mean()) / (scores.std() or 1.0) + prior.scores(history)
     return scores, items, weights
 
 
@@ -331,7 +332,7 @@ def recommend_rows(user_id: str, history: UserHistory, model: ItemModel | None, 
                    popular: Popular, k: int, continue_slots: int = CONTINUE_SLOTS,
                    prior: GenrePrior | None = None) -> list[tuple]:
     """The user's top-k as LIVE_COLUMNS tuples (scores rounded, so a replay gives equal rows)."""
-    scores, items, weights = personal_scores(history, model, catalog, prior) if model \
+    scores, items, weights = personal_scores(history, model, prior) if model \
         else (None, np.array([]), np.array([]))
     up_next, earlier = [], []  # continue entries (video_id, score, reason): left by the latest view, older
     for video_id, when, reason in continue_watching(history, catalog)[:min(continue_slots, k)]:

@@ -193,7 +193,7 @@ def test_the_genre_prior_is_the_users_genre_share_times_the_titles_share_of_its_
     comedy_share = (1 + live.GENRE_PRIOR_VIEWS * 9 / 23) / (3 + live.GENRE_PRIOR_VIEWS)
     expected = np.log([drama_share * 4 / 14, drama_share * 8 / 14, drama_share * 2 / 14,
                        comedy_share * 6 / 9, comedy_share * 2 / 9, comedy_share * 1 / 9])
-    np.testing.assert_allclose(prior.scores(histories.users["u"], catalog), expected, rtol=1e-12)
+    np.testing.assert_allclose(prior.scores(histories.users["u"]), expected, rtol=1e-12)
 
 
 def test_the_genre_prior_orders_titles_the_fold_in_cannot_tell_apart():
